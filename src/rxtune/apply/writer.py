@@ -1,0 +1,47 @@
+"""Write one knob and read it back, inside the namespace the knob lives in."""
+from __future__ import annotations
+
+from typing import Any
+
+from ..backends.context import ReadContext
+from ..errors import VerifyFailed
+from ..host import Host
+from ..knobs.model import Knob, Scope, Target
+from ..knobs.registry import get
+
+
+def read_value(host: Host, knob: Knob, target: Target) -> Any:
+    def _read() -> Any:
+        with ReadContext(host) as ctx:
+            return knob.read(ctx, target)
+    return host.call(_read)
+
+
+def write_verified(host: Host, knob: Knob, target: Target, value: Any) -> Any:
+    """Write `value` (checked against knob.valid), read it back, return what was there
+    before. Raises VerifyFailed when the kernel kept another value."""
+    wanted = knob.check(value)
+
+    def _write() -> Any:
+        with ReadContext(host) as ctx:
+            previous = knob.read(ctx, target)
+            knob.write(ctx, wanted, target)
+            ctx.forget()
+            now = knob.read(ctx, target)
+        if _normal(knob, now) != _normal(knob, wanted):
+            raise VerifyFailed(f"{knob.name} on {target.describe() or 'host'}: wrote {wanted}, "
+                               f"kernel reports {now}")
+        return previous
+    return host.call(_write)
+
+
+def _normal(knob: Knob, value: Any) -> Any:
+    if knob.unit == "bool":
+        return bool(value)
+    if knob.unit == "hex cpu mask":
+        return int(str(value).replace(",", ""), 16)
+    return value
+
+
+def knob_of(name: str, scope: str) -> Knob:
+    return get(name, Scope(scope))

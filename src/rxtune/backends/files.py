@@ -1,0 +1,98 @@
+"""Knobs that are files: sysctls under /proc/sys, device and queue attributes under
+/sys/class/net, IRQ affinity under /proc/irq."""
+from __future__ import annotations
+
+import errno
+from pathlib import Path
+from typing import Any
+
+from ..errors import NotPermitted, RxtuneError, Unsupported
+from ..knobs.model import Knob, Scope, Target
+from .context import ReadContext
+
+
+def _read_file(path: Path, knob: Knob) -> str:
+    try:
+        return path.read_text().strip()
+    except FileNotFoundError:
+        raise Unsupported(f"{path} does not exist (needs kernel {knob.since[0]}.{knob.since[1]}+"
+                          f" or a device that has it)") from None
+    except PermissionError:
+        raise NotPermitted(f"{path} is not readable by this user") from None
+    except OSError as error:
+        raise Unsupported(f"{path}: {error.strerror}") from None
+
+
+def _write_file(path: Path, text: str) -> None:
+    try:
+        path.write_text(text)
+    except FileNotFoundError:
+        raise Unsupported(f"{path} does not exist") from None
+    except PermissionError:
+        raise NotPermitted(f"writing {path} needs root") from None
+    except OSError as error:
+        if error.errno == errno.EOPNOTSUPP:
+            raise Unsupported(f"{path}: {error.strerror}") from None
+        raise RxtuneError(f"writing {text!r} to {path}: {error.strerror}") from None
+
+
+def _parse(knob: Knob, text: str) -> Any:
+    if knob.unit == "bool":
+        return text not in ("0", "")
+    if knob.unit in ("cpu list", "hex cpu mask"):
+        return text
+    return int(text)
+
+
+def _render(value: Any) -> str:
+    return str(int(value)) if isinstance(value, bool) else str(value)
+
+
+class Sysctl:
+    kind = "sysctl"
+
+    def path(self, ctx: ReadContext, knob: Knob) -> Path:
+        return ctx.host.proc / "sys" / knob.where.replace(".", "/")
+
+    def read(self, ctx: ReadContext, knob: Knob, target: Target) -> Any:
+        path = self.path(ctx, knob)
+        if not path.exists() and knob.scope == Scope.HOST and not ctx.host.in_initial_netns:
+            raise Unsupported(f"{knob.name} exists only in the initial network namespace")
+        return _parse(knob, _read_file(path, knob))
+
+    def write(self, ctx: ReadContext, knob: Knob, target: Target, value: Any) -> None:
+        _write_file(self.path(ctx, knob), _render(value))
+
+
+class DeviceFile:
+    """/sys/class/net/{dev}/{where}; {queue} in `where` for per-queue files."""
+
+    kind = "sysfs"
+
+    def path(self, ctx: ReadContext, knob: Knob, target: Target) -> Path:
+        return ctx.host.sys / "class/net" / str(target.dev) / knob.where.format(queue=target.queue)
+
+    def read(self, ctx: ReadContext, knob: Knob, target: Target) -> Any:
+        return _parse(knob, _read_file(self.path(ctx, knob, target), knob))
+
+    def write(self, ctx: ReadContext, knob: Knob, target: Target, value: Any) -> None:
+        _write_file(self.path(ctx, knob, target), _render(value))
+
+
+class IrqAffinity:
+    """/proc/irq/N/smp_affinity_list of the IRQ that serves a queue's NAPI."""
+
+    kind = "procfs"
+
+    def _irq(self, ctx: ReadContext, target: Target) -> int:
+        from ..knobs.registry import get  # the queue's irq is itself a knob
+        irq = get("irq").read(ctx, target)
+        if not irq:
+            raise Unsupported(f"{target.describe()} has no IRQ of its own (a software device)")
+        return irq
+
+    def read(self, ctx: ReadContext, knob: Knob, target: Target) -> Any:
+        return _read_file(ctx.host.proc / "irq" / str(self._irq(ctx, target)) / knob.where, knob)
+
+    def write(self, ctx: ReadContext, knob: Knob, target: Target, value: Any) -> None:
+        _write_file(ctx.host.proc / "irq" / str(self._irq(ctx, target)) / knob.where, str(value))

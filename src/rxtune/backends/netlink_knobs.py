@@ -1,0 +1,124 @@
+"""Knobs read and written over netlink: ethtool groups and features, netdev NAPI and queues."""
+from __future__ import annotations
+
+from typing import Any
+
+from ..errors import InvalidValue, Unsupported
+from ..knobs.model import Knob, Target
+from .context import ReadContext
+from .netlink import ethtool, netdev
+
+
+class EthtoolGroup:
+    """One attribute of rings, channels or coalesce (`knob.where` = "coalesce:rx-usecs")."""
+
+    kind = "ethtool-nl"
+
+    def _split(self, knob: Knob) -> tuple[str, str]:
+        group, attr = knob.where.split(":")
+        return group, attr
+
+    def read(self, ctx: ReadContext, knob: Knob, target: Target) -> Any:
+        group, attr = self._split(knob)
+        values = ctx.cached(("ethtool", group, target.dev),
+                            lambda: ethtool.get(ctx.netlink("ethtool"), group, str(target.dev)))
+        if attr not in values:
+            raise Unsupported(f"{target.dev} does not report {attr}")
+        value = values[attr]
+        return bool(value) if knob.unit == "bool" else value
+
+    def write(self, ctx: ReadContext, knob: Knob, target: Target, value: Any) -> None:
+        group, attr = self._split(knob)
+        ethtool.set_values(ctx.netlink("ethtool"), group, str(target.dev), {attr: int(value)})
+        ctx.forget("ethtool", group, target.dev)
+
+
+class EthtoolFeature:
+    """A netdev feature by its kernel name (`rx-gro`, `rx-udp-gro-forwarding`, ...)."""
+
+    kind = "ethtool-nl"
+
+    def _features(self, ctx: ReadContext, target: Target) -> dict:
+        return ctx.cached(("features", target.dev),
+                          lambda: ethtool.features(ctx.netlink("ethtool"), str(target.dev)))
+
+    def read(self, ctx: ReadContext, knob: Knob, target: Target) -> Any:
+        features = self._features(ctx, target)
+        if knob.where not in features:
+            raise Unsupported(f"this kernel has no feature {knob.where}")
+        return features[knob.where]["active"]
+
+    def write(self, ctx: ReadContext, knob: Knob, target: Target, value: Any) -> None:
+        feature = self._features(ctx, target).get(knob.where)
+        if feature is None or not feature["changeable"]:
+            raise Unsupported(f"{knob.where} is fixed on {target.dev}")
+        ethtool.set_features(ctx.netlink("ethtool"), str(target.dev), {knob.where: bool(value)})
+        ctx.forget("features", target.dev)
+
+
+def napi_list(ctx: ReadContext, dev: str | None = None) -> list[dict]:
+    """NAPI instances in this namespace (of one device when `dev` is given)."""
+    instances = ctx.cached(("napi",), lambda: netdev.napi_instances(ctx.netlink("netdev")))
+    if dev is None:
+        return instances
+    ifindex = ifindex_of(ctx, dev)
+    return [n for n in instances if n.get("ifindex") == ifindex]
+
+
+def ifindex_of(ctx: ReadContext, dev: str) -> int:
+    path = ctx.host.sys / "class/net" / dev / "ifindex"
+    try:
+        return int(path.read_text())
+    except FileNotFoundError:
+        raise InvalidValue(f"no network device '{dev}'", ctx.host.devices()) from None
+
+
+class NapiAttr:
+    """An attribute of one NAPI instance (napi-get / napi-set)."""
+
+    kind = "netdev-nl"
+
+    def read(self, ctx: ReadContext, knob: Knob, target: Target) -> Any:
+        for instance in napi_list(ctx):
+            if instance["id"] == target.napi:
+                if knob.where not in instance:
+                    raise Unsupported(knob.extra.get("absent") or
+                                      f"napi-get on this kernel does not report {knob.where}"
+                                      f" (needs {knob.since[0]}.{knob.since[1]}+)")
+                return instance[knob.where]
+        raise Unsupported(f"no NAPI instance {target.napi}")
+
+    def write(self, ctx: ReadContext, knob: Knob, target: Target, value: Any) -> None:
+        netdev.napi_set(ctx.netlink("netdev"), int(target.napi or 0), **{knob.where: int(value)})
+        ctx.forget("napi")
+
+
+class QueueAttr:
+    """What queue-get and napi-get say of an RX queue: its NAPI id and that NAPI's IRQ.
+    veth links no queue to a NAPI; there the device's only NAPI serves its queue."""
+
+    kind = "netdev-nl"
+
+    def _napi_id(self, ctx: ReadContext, target: Target) -> int:
+        ifindex = ifindex_of(ctx, str(target.dev))
+        queues = ctx.cached(("queues", ifindex),
+                            lambda: netdev.rx_queues(ctx.netlink("netdev"), ifindex))
+        for queue in queues:
+            if queue["id"] == target.queue and queue.get("napi-id"):
+                return queue["napi-id"]
+        instances = napi_list(ctx, target.dev)
+        if len(instances) == 1:
+            return instances[0]["id"]
+        return 0
+
+    def read(self, ctx: ReadContext, knob: Knob, target: Target) -> Any:
+        napi_id = self._napi_id(ctx, target)
+        if knob.where == "napi-id":
+            return napi_id
+        for instance in napi_list(ctx):
+            if instance["id"] == napi_id:
+                return instance.get("irq", 0)
+        return 0
+
+    def write(self, ctx: ReadContext, knob: Knob, target: Target, value: Any) -> None:
+        raise InvalidValue(f"{knob.name} is read-only")

@@ -1,0 +1,20 @@
+"""The `rxtune` command: one module per subcommand, each thin."""
+from __future__ import annotations
+
+import typer
+
+from .show import show
+
+app = typer.Typer(no_args_is_help=True, add_completion=False, rich_markup_mode="rich",
+                  help="Measure and tune the Linux receive path: busy polling, NAPI, "
+                       "interrupts, and every receive strategy side by side.")
+app.command()(show)
+
+
+@app.callback()
+def _root() -> None:
+    """Measure and tune the Linux receive path."""
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,130 @@
+"""rxtune show: the receive path as it stands, each value beside its kernel default."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Optional
+
+import typer
+from rich.table import Table
+from rich.tree import Tree
+
+from ..errors import InvalidValue
+from ..host import Host
+from ..inspect.diff import diff
+from ..inspect.inventory import collect
+from .common import console, friendly_errors, print_json
+
+_STATUS_STYLE = {"unsupported": "dim", "not-permitted": "yellow", "not-readable": "dim",
+                 "error": "red"}
+
+
+def _value(knob: dict[str, Any]) -> str:
+    if knob["status"] != "ok":
+        return f"[{_STATUS_STYLE[knob['status']]}]{knob['status']}[/]"
+    value = knob["value"]
+    text = ("on" if value else "off") if isinstance(value, bool) else str(value)
+    return f"[bold yellow]{text}[/]" if knob.get("non_default") else text
+
+
+def _default(knob: dict[str, Any]) -> str:
+    default = knob["default"]
+    if default is None:
+        return "[dim]device[/]"
+    return ("on" if default else "off") if isinstance(default, bool) else str(default)
+
+
+def _knob_table(title: str, knobs: list[dict[str, Any]], verbose: bool) -> Table:
+    table = Table(title=title, title_justify="left", show_edge=False, pad_edge=False)
+    for column in ("knob", "value", "default", "unit", "note"):
+        table.add_column(column, overflow="fold")
+    for knob in knobs:
+        if knob["status"] == "unsupported" and not verbose and knob["default"] is None:
+            continue  # device-specific knobs this device lacks: shown with --all
+        note = knob.get("reason", "") if knob["status"] != "ok" else ""
+        table.add_row(knob["name"], _value(knob), _default(knob), knob["unit"], note)
+    return table
+
+
+def render(inventory: dict[str, Any], verbose: bool) -> None:
+    host = inventory["host"]
+    where = f" namespace {host['netns']}" if host["netns"] else ""
+    console.print(f"[bold]rxtune show[/] {host['hostname']}{where}: kernel {host['kernel']}, "
+                  f"{host['cpus']} CPUs   [bold yellow]yellow[/]: differs from the kernel default")
+    console.print(_knob_table("Host and namespace", inventory["knobs"], verbose))
+    for dev in inventory["devices"]:
+        console.print()
+        console.print(_knob_table(f"Device {dev['name']} (ifindex {dev['ifindex']})",
+                                  dev["knobs"], verbose))
+        tree = Tree(f"[bold]{dev['name']}[/]: queues and NAPI")
+        for queue in dev["queues"]:
+            values = ", ".join(f"{k['name']}={k['value'] if k['status'] == 'ok' else k['status']}"
+                               for k in queue["knobs"])
+            counts = queue.get("irq_count_per_cpu")
+            tree.add(f"rx-{queue['queue']}: {values}" + (f", irqs per cpu {counts}" if counts else ""))
+        if not dev["napi"]:
+            tree.add(f"[dim]NAPI: {dev['napi_status'].get('reason', 'none')}[/]")
+        for napi in dev["napi"]:
+            values = ", ".join(f"{k['name']}={_value(k)}" for k in napi["knobs"]
+                               if k["status"] == "ok")
+            tree.add(f"NAPI {napi['id']}: {values}")
+        console.print(tree)
+    cpus = Table(title="CPUs (since boot)", title_justify="left", show_edge=False)
+    for column in ("cpu", "processed", "dropped", "time_squeeze", "NET_RX softirqs"):
+        cpus.add_column(column, justify="right")
+    for row in inventory["cpus"]:
+        cpus.add_row(*(str(row[k]) for k in ("cpu", "processed", "dropped", "time_squeeze",
+                                              "net_rx_softirqs")))
+    console.print()
+    console.print(cpus)
+    caps = Table(title="What this kernel and these devices support", title_justify="left",
+                 show_edge=False)
+    caps.add_column("feature")
+    caps.add_column("")
+    caps.add_column("how we know", overflow="fold")
+    for cap in inventory["capabilities"]:
+        mark = {True: "[green]yes[/]", False: "[red]no[/]", None: "[yellow]?[/]"}[cap["supported"]]
+        caps.add_row(cap["name"], mark, cap["detail"])
+    console.print()
+    console.print(caps)
+
+
+def _render_diff(changes: list[dict[str, Any]], saved: Path) -> None:
+    if not changes:
+        console.print(f"no differences from {saved}")
+        return
+    table = Table(title=f"Changes since {saved}", title_justify="left", show_edge=False)
+    for column in ("knob", "saved", "now"):
+        table.add_column(column)
+    for change in changes:
+        table.add_row(change["knob"], str(change["saved"]), f"[bold yellow]{change['now']}[/]")
+    console.print(table)
+
+
+@friendly_errors
+def show(
+    devices: Optional[list[str]] = typer.Argument(None, metavar="[DEV]...",
+                                                  help="devices to show (default: all but lo)"),
+    netns: Optional[str] = typer.Option(None, "--netns", help="read devices in this network namespace"),
+    as_json: bool = typer.Option(False, "--json", help="print JSON (schema rxtune.show/1)"),
+    saved: Optional[Path] = typer.Option(None, "--diff", metavar="SAVED.json",
+                                         help="compare with a saved `show --json`"),
+    verbose: bool = typer.Option(False, "--all", help="also list knobs this device lacks"),
+) -> None:
+    """Show the receive path: sysctls, device NAPI settings, queues, NAPI instances, IRQs,
+    coalescing and drops, each beside its kernel default; and what this kernel supports."""
+    old = None
+    if saved is not None:
+        try:
+            old = json.loads(saved.read_text())
+        except (OSError, ValueError) as error:
+            raise InvalidValue(f"cannot read {saved}: {error}", "a file written by "
+                               "`rxtune show --json`") from None
+    inventory = collect(Host(netns=netns), devices or None)
+    if old is not None:
+        changes = diff(old, inventory)
+        print_json(changes) if as_json else _render_diff(changes, saved)  # type: ignore[arg-type]
+    elif as_json:
+        print_json(inventory)
+    else:
+        render(inventory, verbose)

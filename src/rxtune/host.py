@@ -1,0 +1,189 @@
+"""Where rxtune looks: which network namespace, where /proc and /sys are, which kernel.
+
+Everything that reads the machine goes through a Host, so tests can point one at a
+captured tree, and the testbed can point one at a namespace it created.
+"""
+from __future__ import annotations
+
+import ctypes
+import os
+import pickle
+import platform
+import select
+import signal
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+from .errors import RxtuneError
+
+CLONE_NEWNS = 0x00020000
+CLONE_NEWNET = 0x40000000
+MS_REC = 0x4000
+MS_SLAVE = 1 << 19
+MNT_DETACH = 2
+NETNS_RUN_DIR = Path("/run/netns")
+
+T = TypeVar("T")
+_libc = ctypes.CDLL(None, use_errno=True)
+
+
+def _check(result: int, what: str) -> None:
+    if result != 0:
+        err = ctypes.get_errno()
+        raise OSError(err, f"{what}: {os.strerror(err)}")
+
+
+def kernel_version(release: str | None = None) -> tuple[int, int]:
+    numbers = (release or platform.release()).split("-")[0].split(".")
+    return int(numbers[0]), int(numbers[1])
+
+
+def enter_netns(name: str) -> None:
+    """Move this process into a named network namespace, as `ip netns exec` does: join the
+    namespace, then remount /sys in a private mount namespace so /sys/class/net shows its
+    devices. Only for processes that stay there (CLI runs, forked workers)."""
+    path = NETNS_RUN_DIR / name
+    if not path.exists():
+        known = sorted(p.name for p in NETNS_RUN_DIR.glob("*")) if NETNS_RUN_DIR.exists() else []
+        raise RxtuneError(f"no network namespace '{name}' (known: {', '.join(known) or 'none'})")
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        _check(_libc.setns(fd, CLONE_NEWNET), f"setns {name}")
+    finally:
+        os.close(fd)
+    _check(_libc.unshare(CLONE_NEWNS), "unshare mount namespace")
+    _check(_libc.mount(b"none", b"/", None, MS_REC | MS_SLAVE, None), "make / a slave mount")
+    _libc.umount2(b"/sys", MNT_DETACH)
+    _check(_libc.mount(b"sysfs", b"/sys", b"sysfs", 0, None), "mount sysfs")
+
+
+class Worker:
+    """A forked child inside a network namespace, optionally pinned to a CPU, running one
+    function. It may call ready() once to tell the parent it is set up."""
+
+    def __init__(self, netns: str | None, cpu: int | None, fn: Callable[..., Any],
+                 *args: Any, **kwargs: Any):
+        result_r, result_w = os.pipe()
+        ready_r, ready_w = os.pipe()
+        self.pid = os.fork()
+        if self.pid == 0:  # child: never returns
+            os.close(result_r)
+            os.close(ready_r)
+            self._child(result_w, ready_w, netns, cpu, fn, args, kwargs)
+        os.close(result_w)
+        os.close(ready_w)
+        self._result_fd, self._ready_fd = result_r, ready_r
+        self._done = False
+
+    @staticmethod
+    def _child(result_w: int, ready_w: int, netns: str | None, cpu: int | None,
+               fn: Callable[..., Any], args: tuple, kwargs: dict) -> None:
+        try:
+            signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when we stop
+            if netns is not None:
+                enter_netns(netns)
+            if cpu is not None:
+                os.sched_setaffinity(0, {cpu})
+
+            def ready() -> None:
+                os.write(ready_w, b"r")
+            outcome: tuple[bool, Any] = (True, fn(ready, *args, **kwargs))
+        except BaseException as error:  # handed to the parent, which raises it
+            outcome = (False, error)
+        try:
+            data = pickle.dumps(outcome)
+        except Exception as error:
+            data = pickle.dumps((False, RxtuneError(f"{outcome[1]!r} ({error})")))
+        with os.fdopen(result_w, "wb") as pipe:
+            pipe.write(data)
+        os._exit(0)
+
+    def wait_ready(self, timeout: float) -> bool:
+        readable, _, _ = select.select([self._ready_fd, self._result_fd], [], [], timeout)
+        return self._ready_fd in readable and os.read(self._ready_fd, 1) == b"r"
+
+    def result(self, timeout: float | None = None) -> Any:
+        readable, _, _ = select.select([self._result_fd], [], [], timeout)
+        if not readable:
+            self.kill()
+            raise RxtuneError(f"worker {self.pid} gave no answer within {timeout} s")
+        with os.fdopen(self._result_fd, "rb") as pipe:
+            data = pipe.read()
+        os.close(self._ready_fd)
+        os.waitpid(self.pid, 0)
+        self._done = True
+        if not data:
+            raise RxtuneError(f"worker {self.pid} died without an answer")
+        ok, value = pickle.loads(data)
+        if not ok:
+            raise value
+        return value
+
+    def kill(self) -> None:
+        if self._done:
+            return
+        self._done = True
+        try:
+            os.kill(self.pid, signal.SIGKILL)
+            os.waitpid(self.pid, 0)
+        except (ProcessLookupError, ChildProcessError):
+            pass
+        for fd in (self._result_fd, self._ready_fd):
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+
+
+def call_in_netns(netns: str | None, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    """Run fn in a forked child inside `netns` (or here when None) and return its result;
+    an exception in the child is raised here."""
+    if netns is None:
+        return fn(*args, **kwargs)
+    worker = Worker(netns, None, lambda ready, *a, **k: fn(*a, **k), *args, **kwargs)
+    try:
+        return worker.result()
+    finally:
+        worker.kill()
+
+
+@dataclass(frozen=True)
+class Host:
+    """The machine as rxtune sees it: a network namespace (None: this process's) and the
+    roots of /proc and /sys (other roots: captured trees, for tests)."""
+
+    netns: str | None = None
+    proc: Path = Path("/proc")
+    sys: Path = Path("/sys")
+
+    @property
+    def kernel(self) -> tuple[int, int]:
+        osrelease = self.proc / "sys/kernel/osrelease"
+        return kernel_version(osrelease.read_text().strip() if osrelease.exists() else None)
+
+    @property
+    def in_initial_netns(self) -> bool:
+        """busy_read, busy_poll and the other host-wide sysctls exist only there, which is
+        also the one test that works where /proc/1/ns is hidden."""
+        return (self.proc / "sys/net/core/busy_poll").exists()
+
+    def call(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """Run fn inside this host's namespace."""
+        return call_in_netns(self.netns, fn, *args, **kwargs)
+
+    @staticmethod
+    def netns_exists(name: str) -> bool:
+        return (NETNS_RUN_DIR / name).exists()
+
+    def devices(self) -> list[str]:
+        net = self.sys / "class/net"
+        return sorted(p.name for p in net.iterdir()) if net.exists() else []
+
+    def cpus(self) -> int:
+        return os.cpu_count() or 1
+
+
+def is_root() -> bool:
+    return os.geteuid() == 0

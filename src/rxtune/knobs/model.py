@@ -1,0 +1,165 @@
+"""What a knob is: data that show, tune, revert, persist and export all walk."""
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Protocol
+
+from ..errors import InvalidValue
+
+if TYPE_CHECKING:
+    from ..backends.context import ReadContext
+
+
+class Scope(str, enum.Enum):
+    HOST = "host"            # one value for the machine (initial network namespace only)
+    NAMESPACE = "namespace"  # one value per network namespace
+    DEVICE = "device"
+    QUEUE = "queue"
+    NAPI = "napi"
+    SOCKET = "socket"        # per socket; shown as what a new socket gets
+
+
+@dataclass(frozen=True)
+class Target:
+    """What a knob of a given scope addresses."""
+
+    dev: str | None = None
+    queue: int | None = None
+    napi: int | None = None
+
+    def describe(self) -> str:
+        parts = [self.dev or ""]
+        if self.queue is not None:
+            parts.append(f"rx-{self.queue}")
+        if self.napi is not None:
+            parts.append(f"napi {self.napi}")
+        return " ".join(p for p in parts if p)
+
+
+class Backend(Protocol):
+    """How a value is read and written. Raises Unsupported / NotPermitted with a reason."""
+
+    kind: str
+
+    def read(self, ctx: "ReadContext", knob: "Knob", target: Target) -> Any: ...
+
+    def write(self, ctx: "ReadContext", knob: "Knob", target: Target, value: Any) -> None: ...
+
+
+@dataclass(frozen=True)
+class Range:
+    low: int
+    high: int
+
+    def check(self, name: str, value: Any) -> int:
+        try:
+            number = int(value)
+        except (TypeError, ValueError):
+            raise InvalidValue(f"{name}={value!r} is not a whole number",
+                               f"{self.low}..{self.high}") from None
+        if not self.low <= number <= self.high:
+            raise InvalidValue(f"{name}={number} is out of range", f"{self.low}..{self.high}")
+        return number
+
+    def describe(self) -> str:
+        return f"{self.low}..{self.high}"
+
+
+_TRUE = {"1", "on", "true", "yes"}
+_FALSE = {"0", "off", "false", "no"}
+
+
+@dataclass(frozen=True)
+class Boolean:
+    def check(self, name: str, value: Any) -> bool:
+        text = str(value).lower()
+        if text in _TRUE:
+            return True
+        if text in _FALSE:
+            return False
+        raise InvalidValue(f"{name}={value!r} is not on or off", "on, off, 1, 0")
+
+    def describe(self) -> str:
+        return "on|off"
+
+
+@dataclass(frozen=True)
+class CpuList:
+    """A CPU list as the kernel writes it in *_list files: "0-3,6"."""
+
+    def check(self, name: str, value: Any) -> str:
+        text = str(value).strip()
+        try:
+            for part in text.split(","):
+                low, _, high = part.partition("-")
+                if int(low) < 0 or (high and int(high) < int(low)):
+                    raise ValueError
+        except ValueError:
+            raise InvalidValue(f"{name}={value!r} is not a CPU list", "e.g. 0-3,6") from None
+        return text
+
+    def describe(self) -> str:
+        return "cpu list"
+
+
+@dataclass(frozen=True)
+class Hexmask:
+    def check(self, name: str, value: Any) -> str:
+        text = str(value).strip().replace(",", "")
+        try:
+            int(text, 16)
+        except ValueError:
+            raise InvalidValue(f"{name}={value!r} is not a hex CPU mask", "e.g. 0, 3, ff") from None
+        return str(value).strip()
+
+    def describe(self) -> str:
+        return "hex cpu mask"
+
+
+U32 = Range(0, 2**32 - 1)
+BOOLEAN = Boolean()
+INT = Range(0, 2**31 - 1)
+
+
+@dataclass(frozen=True)
+class Knob:
+    name: str                       # the name users already know
+    scope: Scope
+    unit: str                       # "µs", "ns", "packets", "bool", ...
+    default: Any                    # the kernel's default; None where the device decides
+    since: tuple[int, int]          # first kernel version, for the message when missing
+    backend: Backend
+    where: str                      # the path or attribute the backend addresses
+    shell: str                      # the equivalent command: {dev} {queue} {napi} {value}
+    doc: str                        # one line: what it does to the receive path
+    valid: Range | Boolean | CpuList | Hexmask | None = U32  # None: read-only
+    default_note: str = ""          # where the default depends on something
+    group: str = ""                 # display group within a scope (sysfs, coalesce, ...)
+    extra: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
+
+    @property
+    def writable(self) -> bool:
+        return self.valid is not None
+
+    def check(self, value: Any) -> Any:
+        if self.valid is None:
+            raise InvalidValue(f"{self.name} is read-only")
+        return self.valid.check(self.name, value)
+
+    def read(self, ctx: "ReadContext", target: Target = Target()) -> Any:
+        return self.backend.read(ctx, self, target)
+
+    def write(self, ctx: "ReadContext", value: Any, target: Target = Target()) -> None:
+        self.backend.write(ctx, self, target, self.check(value))
+
+    def command(self, value: Any, target: Target = Target()) -> str:
+        if isinstance(value, bool):
+            value = "on" if value else "off"
+        return self.shell.format(dev=target.dev, queue=target.queue, napi=target.napi,
+                                 value=value)
+
+    def display(self, value: Any) -> str:
+        if isinstance(value, bool):
+            return "on" if value else "off"
+        return "" if value is None else str(value)

@@ -1,0 +1,1 @@
+"""Measure: strategies, the ping-pong runs, the counters around them, the statistics."""

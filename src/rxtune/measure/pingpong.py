@@ -1,0 +1,143 @@
+"""One ping-pong run: a client sends one stamped packet at a time; the reflector, on the
+other side, receives it with the strategy under test, records its one-way latency and the
+split at the kernel's RX stamp, and echoes it. Both use the strategy, as sockperf does."""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import numpy as np
+
+from ..engine import _engine
+from ..engine.sockets import open_udp
+from ..errors import RxtuneError
+from ..host import Worker
+from .counters import (cpu_delta, cpu_snapshot, netns_delta, netns_snapshot, thread_delta,
+                       thread_snapshot)
+from .stats import summarize
+from .strategies import Strategy
+
+PORT = 47000
+WARMUP_PACKETS = 300
+MAX_RATE = 250_000  # round trips per second the sample buffers are sized for
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    netns: str | None
+    address: str
+    cpu: int | None
+
+
+@dataclass(frozen=True)
+class Settings:
+    duration_s: float
+    message_size: int
+    reply_timeout_ms: int = 100
+    rx_timestamps: bool = True
+
+
+def _capacity(settings: Settings) -> int:
+    return int(settings.duration_s * MAX_RATE) + 1000
+
+
+def _reflector(ready: Callable[[], None], strategy: Strategy, me: Endpoint, settings: Settings
+               ) -> dict[str, Any]:
+    sock = open_udp(strategy, (me.address, PORT), rx_timestamps=settings.rx_timestamps)
+    try:
+        capacity = _capacity(settings)
+        one_way, to_kernel, kernel_to_app = (np.empty(capacity, np.int64) for _ in range(3))
+        deadline = time.monotonic_ns() + int((settings.duration_s + 15) * 1e9)
+        ns_before, thread_before = netns_snapshot(), thread_snapshot()
+        ready()
+        counts = _engine.reflect(sock.sock.fileno(), sock.epfd, int(strategy.wait), deadline,
+                                 one_way, to_kernel, kernel_to_app)
+        thread = thread_delta(thread_before, thread_snapshot())
+        received = min(counts["received"], capacity)
+        return {"counts": counts, "thread": thread, "netns": netns_delta(ns_before, netns_snapshot()),
+                "napi_id": sock.napi_id(), "one_way": one_way[:received],
+                "to_kernel": to_kernel[:received], "kernel_to_app": kernel_to_app[:received]}
+    finally:
+        sock.close()
+
+
+def _client(ready: Callable[[], None], strategy: Strategy, me: Endpoint, peer: Endpoint,
+            settings: Settings) -> dict[str, Any]:
+    sock = open_udp(strategy, (me.address, 0), connect=(peer.address, PORT), rx_timestamps=False)
+    try:
+        fd, epfd, wait = sock.sock.fileno(), sock.epfd, int(strategy.wait)
+        timeout = settings.reply_timeout_ms * 1_000_000
+        rtt = np.empty(_capacity(settings), np.int64)
+        ready()
+        warm = _engine.ping(fd, epfd, wait, time.monotonic_ns() + 3_000_000_000,
+                            settings.message_size, WARMUP_PACKETS, True, timeout, rtt)
+        if warm["received"] == 0:
+            raise RxtuneError(f"no echo from {peer.address}:{PORT} during warm-up "
+                              f"({warm['sent']} sent)")
+        cpus_before = cpu_snapshot()
+        start = time.monotonic_ns()
+        counts = _engine.ping(fd, epfd, wait, start + int(settings.duration_s * 1e9),
+                              settings.message_size, len(rtt), False, timeout, rtt)
+        elapsed = time.monotonic_ns() - start
+        cpus = cpu_delta(cpus_before, cpu_snapshot())
+        return {"counts": counts, "elapsed_ns": elapsed, "cpus": cpus, "napi_id": sock.napi_id(),
+                "rtt": rtt[:min(counts["received"], len(rtt))]}
+    finally:
+        sock.close()
+
+
+def run(strategy: Strategy, client: Endpoint, reflector: Endpoint, settings: Settings
+        ) -> dict[str, Any]:
+    """Run one strategy; returns the record for the result's `runs` list."""
+    workers: list[Worker] = []
+    try:
+        echo = Worker(reflector.netns, reflector.cpu, _reflector, strategy, reflector, settings)
+        workers.append(echo)
+        if not echo.wait_ready(10):
+            echo.result(1)  # raises the reflector's error
+            raise RxtuneError("reflector did not start")
+        ping = Worker(client.netns, client.cpu, _client, strategy, client, reflector, settings)
+        workers.append(ping)
+        client_result = ping.result(settings.duration_s + 30)
+        reflector_result = echo.result(30)
+    finally:
+        for worker in workers:
+            worker.kill()
+    return record(strategy, settings, client_result, reflector_result)
+
+
+def record(strategy: Strategy, settings: Settings, client: dict[str, Any],
+           reflector: dict[str, Any]) -> dict[str, Any]:
+    sent, received = client["counts"]["sent"], client["counts"]["received"]
+    rx_packets = max(reflector["counts"]["received"], 1)
+    thread = reflector["thread"]
+    cpu_ns = thread["cpu_user_ns"] + thread["cpu_system_ns"]
+    return {
+        "strategy": strategy.name,
+        "label": strategy.label,
+        "params": {"wait": strategy.wait.name.lower(), "busy_poll_us": strategy.busy_poll_us,
+                   "socket_options": strategy.socket_options, "sysctls": strategy.sysctls,
+                   "epoll_params": (vars(strategy.epoll_params) if strategy.epoll_params
+                                    else None),
+                   "napi": strategy.napi},
+        "latency_ns": summarize(reflector["one_way"]),
+        "rtt_ns": summarize(client["rtt"]),
+        "split_ns": {"to_kernel": summarize(reflector["to_kernel"]),
+                     "kernel_to_app": summarize(reflector["kernel_to_app"])},
+        "packets": {"sent": sent, "received": received, "lost": sent - received,
+                    "reordered": reflector["counts"]["reordered"],
+                    "reflected": reflector["counts"]["received"]},
+        "rate": {"round_trips_per_s": round(received / (client["elapsed_ns"] / 1e9), 1)
+                 if client["elapsed_ns"] else 0.0},
+        "cost": {**thread, "cpu_ns_per_packet": round(cpu_ns / rx_packets, 1),
+                 "ctx_per_packet": round((thread["ctx_voluntary"] + thread["ctx_involuntary"])
+                                         / rx_packets, 3),
+                 "hardirqs": sum(c["hardirqs"] for c in client["cpus"]),
+                 "net_rx_softirqs": sum(c["net_rx_softirqs"] for c in client["cpus"])},
+        "cpus": client["cpus"],
+        "napi_id": reflector["napi_id"],
+        "busy_poll_rx_packets": reflector["netns"]["BusyPollRxPackets"],
+        "udp_drops": reflector["netns"]["RcvbufErrors"],
+        "unsupported": None,
+    }

@@ -1,0 +1,1 @@
+"""The private testbed: two network namespaces joined by veth, NAPI on, gone afterwards."""
