@@ -23,6 +23,7 @@ CLONE_NEWNET = 0x40000000
 MS_REC = 0x4000
 MS_SLAVE = 1 << 19
 MNT_DETACH = 2
+PR_SET_PDEATHSIG = 1
 NETNS_RUN_DIR = Path("/run/netns")
 
 T = TypeVar("T")
@@ -81,6 +82,8 @@ class Worker:
     def _child(result_w: int, ready_w: int, netns: str | None, cpu: int | None,
                fn: Callable[..., Any], args: tuple, kwargs: dict) -> None:
         try:
+            # die with the parent: a killed run must not leave workers holding its lock
+            _libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
             signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when we stop
             if netns is not None:
                 enter_netns(netns)

@@ -13,7 +13,7 @@ from rich.console import Console
 from ..errors import RxtuneError
 
 console = Console()
-errors = Console(stderr=True)
+errors = Console(stderr=True, soft_wrap=True)
 F = TypeVar("F", bound=Callable[..., Any])
 
 

@@ -3,12 +3,16 @@ from __future__ import annotations
 
 import typer
 
+from .bench import bench
+from .cleanup import cleanup
 from .show import show
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, rich_markup_mode="rich",
                   help="Measure and tune the Linux receive path: busy polling, NAPI, "
                        "interrupts, and every receive strategy side by side.")
 app.command()(show)
+app.command()(bench)
+app.command()(cleanup)
 
 
 @app.callback()

@@ -1,0 +1,153 @@
+"""rxtune bench: every receive strategy side by side, with what each costs."""
+from __future__ import annotations
+
+import csv
+import json
+import signal
+from pathlib import Path
+from typing import Any, Optional
+
+import typer
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from ..measure import bench as bench_run
+from ..measure.strategies import CATALOGUE, select
+from ..testbed.veth import CONFIGURATIONS
+from .common import console, friendly_errors, print_json
+
+
+def _sigterm_as_interrupt() -> None:
+    """SIGTERM and SIGHUP unwind like Ctrl-C, so namespaces and sysctls are restored."""
+    def handler(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt
+    signal.signal(signal.SIGTERM, handler)
+    signal.signal(signal.SIGHUP, handler)
+
+
+def _us(ns: int | None) -> str:
+    return "-" if ns is None else f"{ns / 1000:.1f}"
+
+
+# column -> (getter, better: "low" | "high", format)
+COLUMNS: dict[str, tuple[Any, str, Any]] = {
+    "p50 µs": (lambda r: r["latency_ns"]["p50"], "low", _us),
+    "p90": (lambda r: r["latency_ns"]["p90"], "low", _us),
+    "p99": (lambda r: r["latency_ns"]["p99"], "low", _us),
+    "p99.9": (lambda r: r["latency_ns"]["p999"], "low", _us),
+    "max": (lambda r: r["latency_ns"]["max"], "low", _us),
+    "→kernel p50": (lambda r: r["split_ns"]["to_kernel"]["p50"], "low", _us),
+    "kernel→app p50": (lambda r: r["split_ns"]["kernel_to_app"]["p50"], "low", _us),
+    "RTT/s": (lambda r: r["rate"]["round_trips_per_s"], "high", lambda v: f"{v:,.0f}"),
+    "lost": (lambda r: r["packets"]["lost"], "low", str),
+    "ctx/pkt": (lambda r: r["cost"]["ctx_per_packet"], "low", lambda v: f"{v:.2f}"),
+    "CPU ns/pkt": (lambda r: r["cost"]["cpu_ns_per_packet"], "low", lambda v: f"{v:,.0f}"),
+    "hardIRQ": (lambda r: r["cost"]["hardirqs"], "low", lambda v: f"{v:,}"),
+    "NET_RX": (lambda r: r["cost"]["net_rx_softirqs"], "low", lambda v: f"{v:,}"),
+    "NAPI": (lambda r: r["napi_id"], None, str),
+}
+
+
+def table(result: dict[str, Any]) -> Table:
+    meta = result["metadata"]
+    where = (f"testbed {meta['testbed']}" if meta["testbed"]
+             else f"{meta['interface']} → {meta['peer']}")
+    out = Table(title=f"One-way latency of each receive strategy ({where}, "
+                      f"{meta['message_size']} B, {meta['duration_s']} s each, kernel "
+                      f"{meta['kernel']})   [bold green]green[/]: best of the column",
+                title_justify="left", show_edge=False, pad_edge=False)
+    out.add_column("strategy", no_wrap=True)
+    for column in COLUMNS:
+        out.add_column(column, justify="right")
+    measured = [r for r in result["runs"] if not r["unsupported"]]
+    best = {}
+    for column, (get, better, _) in COLUMNS.items():
+        values = [get(r) for r in measured if get(r) is not None]
+        if better and values:
+            best[column] = min(values) if better == "low" else max(values)
+    for run in result["runs"]:
+        if run["unsupported"]:
+            out.add_row(run["label"], f"[dim]unsupported: {run['unsupported']}[/]",
+                        *[""] * (len(COLUMNS) - 1))
+            continue
+        cells = []
+        for column, (get, _, fmt) in COLUMNS.items():
+            value = get(run)
+            text = "-" if value is None else fmt(value)
+            cells.append(f"[bold green]{text}[/]" if best.get(column) == value else text)
+        out.add_row(run["label"], *cells)
+    return out
+
+
+def write_csv(result: dict[str, Any], path: Path) -> None:
+    with path.open("w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["strategy", *COLUMNS, "unsupported"])
+        for run in result["runs"]:
+            if run["unsupported"]:
+                writer.writerow([run["label"], *[""] * len(COLUMNS), run["unsupported"]])
+            else:
+                writer.writerow([run["label"], *(COLUMNS[c][0](run) for c in COLUMNS), ""])
+
+
+def _split(values: Optional[list[str]]) -> list[str]:
+    return [v.strip() for item in values or [] for v in item.split(",") if v.strip()]
+
+
+@friendly_errors
+def bench(
+    strategies: Optional[list[str]] = typer.Option(
+        None, "--strategy", "-s", help=f"strategies to run, repeat or comma-separate "
+                                       f"(default: all): {', '.join(CATALOGUE)}"),
+    busy_poll_us: Optional[list[str]] = typer.Option(
+        None, "--busy-poll-us", help="µs values for the busy-polling strategies (default 50)"),
+    duration: float = typer.Option(3.0, "--duration", "-d", help="seconds per strategy"),
+    message_size: int = typer.Option(64, "--message-size", "-m", help="UDP payload bytes"),
+    testbed: str = typer.Option("A", "--testbed", "-t", help="testbed configuration: " + "; ".join(
+        f"{k}: {v.summary}" for k, v in CONFIGURATIONS.items())),
+    defer_hard_irqs: Optional[int] = typer.Option(None, help="napi_defer_hard_irqs on the test devices"),
+    gro_flush_timeout: Optional[int] = typer.Option(None, help="gro_flush_timeout (ns) on the test devices"),
+    threaded: Optional[bool] = typer.Option(None, "--threaded/--no-threaded", help="threaded NAPI on the test devices"),
+    irq_suspend_timeout: Optional[int] = typer.Option(None, help="irq-suspend-timeout (ns) on the test devices' NAPIs"),
+    interface: Optional[str] = typer.Option(None, help="measure on this real interface instead of the testbed"),
+    peer: Optional[str] = typer.Option(None, help="with --interface: the host running `rxtune reflect`"),
+    as_json: bool = typer.Option(False, "--json", help="print the result as JSON (rxtune.bench/1)"),
+    save: Optional[Path] = typer.Option(None, "--save", help="also write the JSON result here"),
+    csv_path: Optional[Path] = typer.Option(None, "--csv", help="also write a CSV table here"),
+) -> None:
+    """Measure every receive strategy side by side on a private veth testbed (two network
+    namespaces, NAPI on) and show latency, its split at the kernel, and what each costs."""
+    try:
+        us_values = [int(v) for v in _split(busy_poll_us)] or [50]
+    except ValueError:
+        from ..errors import InvalidValue
+        raise InvalidValue(f"--busy-poll-us {busy_poll_us} is not a list of whole numbers",
+                           "e.g. 50 or 20,50,100") from None
+    options = bench_run.Options(
+        strategies=select(_split(strategies) or None, us_values), duration_s=duration,
+        message_size=message_size, testbed=testbed,
+        device=bench_run.DeviceSettings(defer_hard_irqs, gro_flush_timeout, threaded,
+                                        irq_suspend_timeout),
+        interface=interface, peer=peer)
+    options.validate()
+    _sigterm_as_interrupt()
+    with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
+                  TimeElapsedColumn(), console=console, transient=True,
+                  disable=as_json) as progress:
+        task = progress.add_task("setting up", total=len(options.strategies))
+
+        def report(done: int, total: int, strategy: Any) -> None:
+            label = strategy.label if done < total else "done"
+            progress.update(task, completed=done, description=f"measuring {label}")
+        result = bench_run.run(options, report)
+    if save:
+        save.write_text(json.dumps(result, indent=1))
+    if csv_path:
+        write_csv(result, csv_path)
+    if as_json:
+        print_json(result)
+        return
+    console.print(table(result))
+    for run in result["runs"]:
+        for note in run.get("notes", []):
+            console.print(f"[yellow]{run['label']}[/]: {note}")

@@ -1,0 +1,223 @@
+"""The bench: every chosen strategy, one after another, on the private testbed (or on a
+real interface against `rxtune reflect` on a peer), with host-wide and device settings
+journaled, applied per run and restored."""
+from __future__ import annotations
+
+import os
+import platform
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..apply.journal import host_lock
+from ..apply.transient import TransientChanges, recover_leftovers
+from ..backends.context import ReadContext
+from ..backends.netlink_knobs import napi_list
+from ..errors import InvalidValue, NotPermitted, RxtuneError, Unsupported
+from ..host import Host, call_in_netns, is_root
+from ..knobs.model import Scope, Target
+from ..knobs.registry import get, of_scope
+from ..testbed import veth
+from . import pingpong
+from .strategies import Strategy
+
+SCHEMA = "rxtune.bench/1"
+
+
+@dataclass(frozen=True)
+class DeviceSettings:
+    """NAPI settings applied to the test devices for the whole bench, then restored."""
+
+    defer_hard_irqs: int | None = None
+    gro_flush_timeout: int | None = None
+    threaded: bool | None = None
+    irq_suspend_timeout: int | None = None
+
+    def sysfs(self) -> dict[str, Any]:
+        values = {"napi_defer_hard_irqs": self.defer_hard_irqs,
+                  "gro_flush_timeout": self.gro_flush_timeout, "threaded": self.threaded}
+        return {k: v for k, v in values.items() if v is not None}
+
+    def napi(self) -> dict[str, int]:
+        return ({"irq-suspend-timeout": self.irq_suspend_timeout}
+                if self.irq_suspend_timeout is not None else {})
+
+
+@dataclass(frozen=True)
+class Options:
+    strategies: list[Strategy]
+    duration_s: float = 3.0
+    message_size: int = 64
+    testbed: str = "A"
+    device: DeviceSettings = field(default_factory=DeviceSettings)
+    interface: str | None = None   # real-interface mode: local device ...
+    peer: str | None = None        # ... and the peer running `rxtune reflect`
+
+    def validate(self) -> None:
+        if not 0.2 <= self.duration_s <= 3600:
+            raise InvalidValue(f"duration {self.duration_s} s is out of range", "0.2..3600 s")
+        if not pingpong._engine.MIN_MESSAGE <= self.message_size <= 1472:
+            raise InvalidValue(f"message size {self.message_size} is out of range",
+                               f"{pingpong._engine.MIN_MESSAGE}..1472 bytes")
+        veth.configuration(self.testbed)
+        if (self.interface is None) != (self.peer is None):
+            raise InvalidValue("--interface and --peer go together", "both, or neither")
+        for name, value in self.device.sysfs().items():
+            get(name, Scope.DEVICE).check(value)
+        for name, value in self.device.napi().items():
+            get(name, Scope.NAPI).check(value)
+
+
+@dataclass(frozen=True)
+class Sides:
+    """Where the client and the reflector run, and which devices the settings go to."""
+
+    client: pingpong.Endpoint
+    reflector: pingpong.Endpoint
+    devices: list[tuple[str | None, str]]  # (netns, device)
+    testbed: str | None
+
+
+def _napi_ids(netns: str | None, dev: str) -> list[int]:
+    def ids() -> list[int]:
+        with ReadContext(Host()) as ctx:
+            return [n["id"] for n in napi_list(ctx, dev)]
+    return call_in_netns(netns, ids)
+
+
+def _apply(changes: TransientChanges, sides: Sides, sysfs: dict[str, Any], napi: dict[str, int],
+           sysctls: dict[str, int]) -> None:
+    for name, value in sysctls.items():
+        changes.set(get(name, Scope.HOST), value)
+    for netns, dev in sides.devices:
+        for name, value in sysfs.items():
+            changes.set(get(name, Scope.DEVICE), value, Target(dev=dev), netns)
+        if napi:
+            ids = _napi_ids(netns, dev)
+            if not ids:
+                raise Unsupported(f"{dev} has no NAPI instance to apply {', '.join(napi)} to")
+            for napi_id in ids:
+                for name, value in napi.items():
+                    changes.set(get(name, Scope.NAPI), value, Target(dev=dev, napi=napi_id), netns)
+
+
+def _snapshot(sides: Sides) -> dict[str, Any]:
+    """The knob values a reader needs to interpret the figures."""
+    def read(netns: str | None, dev: str) -> dict[str, Any]:
+        with ReadContext(Host()) as ctx:
+            values = {}
+            for knob in of_scope(Scope.DEVICE):
+                if knob.group in ("sysfs", "feature", "driver"):
+                    try:
+                        values[knob.name] = knob.read(ctx, Target(dev=dev))
+                    except RxtuneError:
+                        pass
+            values["napi_ids"] = [n["id"] for n in napi_list(ctx, dev)]
+            return values
+    snapshot: dict[str, Any] = {}
+    with ReadContext(Host()) as ctx:
+        for knob in of_scope(Scope.HOST):
+            try:
+                snapshot[knob.name] = knob.read(ctx)
+            except RxtuneError:
+                pass
+    for netns, dev in sides.devices:
+        snapshot[f"{netns or 'host'}/{dev}"] = call_in_netns(netns, read, netns, dev)
+    return snapshot
+
+
+def unsupported_row(strategy: Strategy, reason: str) -> dict[str, Any]:
+    return {"strategy": strategy.name, "label": strategy.label, "params": {},
+            "unsupported": reason}
+
+
+def diagnose(result: dict[str, Any], strategy: Strategy, options: Options) -> list[str]:
+    """What a reader must know to trust (or distrust) a row, from its own counters."""
+    notes = []
+    if not result["napi_id"]:
+        notes.append("NAPI id 0: packets did not come through a NAPI, so busy polling "
+                     "had nothing to poll")
+    if strategy.expects_busy_poll and result["napi_id"] and not result["busy_poll_rx_packets"]:
+        notes.append("BusyPollRxPackets did not grow: busy polling never found a packet")
+    if (strategy.expects_busy_poll and not options.interface
+            and veth.configuration(options.testbed).udp_gro_forwarding):
+        notes.append("UDP GRO forwarding holds each datagram until the NAPI poll completes: "
+                     "a busy poller waits out its window (see testbed B)")
+    if result["packets"]["lost"]:
+        notes.append(f"{result['packets']['lost']} round trips got no echo within the timeout")
+    return notes
+
+
+@contextmanager
+def _sides(options: Options) -> Iterator[Sides]:
+    if options.interface:
+        cpus = sorted(os.sched_getaffinity(0))
+        local = Host().devices()
+        if options.interface not in local:
+            raise InvalidValue(f"no network device '{options.interface}'", local)
+        address = _local_address(options.interface)
+        yield Sides(pingpong.Endpoint(None, address, cpus[-1]),
+                    pingpong.Endpoint(None, str(options.peer), None),
+                    [(None, options.interface)], None)
+        return
+    with veth.testbed(veth.configuration(options.testbed)) as bed:
+        yield Sides(pingpong.Endpoint(bed.sender.netns, bed.sender.address, bed.cpus[0]),
+                    pingpong.Endpoint(bed.receiver.netns, bed.receiver.address, bed.cpus[1]),
+                    [(bed.sender.netns, bed.sender.ifname),
+                     (bed.receiver.netns, bed.receiver.ifname)],
+                    bed.configuration.name)
+
+
+def _local_address(dev: str) -> str:
+    from pyroute2 import IPRoute
+    with IPRoute() as ipr:
+        index = ipr.link_lookup(ifname=dev)[0]
+        for addr in ipr.get_addr(index=index, family=2):
+            return addr.get_attr("IFA_ADDRESS")
+    raise InvalidValue(f"{dev} has no IPv4 address", "a device with an IPv4 address")
+
+
+Progress = Callable[[int, int, Strategy], None]
+
+
+def run(options: Options, progress: Progress | None = None) -> dict[str, Any]:
+    options.validate()
+    if not is_root():
+        raise NotPermitted("rxtune bench needs root: it builds network namespaces and may set "
+                           "host-wide busy-poll sysctls (restoring them afterwards)")
+    with host_lock("rxtune bench"):
+        restored = recover_leftovers()
+        removed = veth.remove_leftovers()
+        started = time.time()
+        runs: list[dict[str, Any]] = []
+        with _sides(options) as sides, TransientChanges() as changes:
+            _apply(changes, sides, options.device.sysfs(), options.device.napi(), {})
+            metadata = {
+                "kernel": platform.release(), "cpus": os.cpu_count(), "machine": platform.machine(),
+                "testbed": sides.testbed, "interface": options.interface, "peer": options.peer,
+                "message_size": options.message_size, "duration_s": options.duration_s,
+                "pinning": {"client_cpu": sides.client.cpu, "reflector_cpu": sides.reflector.cpu},
+                "device_settings": {**options.device.sysfs(), **options.device.napi()},
+                "knobs": _snapshot(sides), "recovered": {"restored": restored,
+                                                         "removed_namespaces": removed},
+            }
+            settings = pingpong.Settings(options.duration_s, options.message_size)
+            for index, strategy in enumerate(options.strategies):
+                if progress:
+                    progress(index, len(options.strategies), strategy)
+                mark = changes.mark()
+                try:
+                    _apply(changes, sides, {}, strategy.napi, strategy.sysctls)
+                    result = pingpong.run(strategy, sides.client, sides.reflector, settings)
+                    result["notes"] = diagnose(result, strategy, options)
+                    runs.append(result)
+                except (Unsupported, NotPermitted) as error:
+                    runs.append(unsupported_row(strategy, str(error)))
+                finally:
+                    changes.restore(mark)
+        if progress:
+            progress(len(options.strategies), len(options.strategies), options.strategies[-1])
+        metadata["elapsed_s"] = round(time.time() - started, 1)
+        return {"schema": SCHEMA, "mode": "pingpong", "metadata": metadata, "runs": runs}

@@ -1,0 +1,56 @@
+"""The JSON schema of bench results (rxtune.bench/1): metadata once, one row per strategy;
+a strategy that could not run keeps its row with `unsupported` set to the reason."""
+from __future__ import annotations
+
+_PERCENTILES = {
+    "type": "object",
+    "required": ["min", "p50", "p90", "p99", "p999", "max", "mean", "count"],
+    "properties": {k: {"type": ["integer", "null"]}
+                   for k in ("min", "p50", "p90", "p99", "p999", "max", "mean", "count")},
+}
+
+_RUN = {
+    "type": "object",
+    "required": ["strategy", "label", "params", "unsupported"],
+    "properties": {
+        "strategy": {"type": "string"}, "label": {"type": "string"},
+        "unsupported": {"type": ["string", "null"]},
+        "latency_ns": _PERCENTILES, "rtt_ns": _PERCENTILES,
+        "split_ns": {"type": "object", "required": ["to_kernel", "kernel_to_app"],
+                     "properties": {"to_kernel": _PERCENTILES, "kernel_to_app": _PERCENTILES}},
+        "packets": {"type": "object",
+                    "required": ["sent", "received", "lost", "reordered"],
+                    "properties": {k: {"type": "integer", "minimum": 0}
+                                   for k in ("sent", "received", "lost", "reordered")}},
+        "rate": {"type": "object", "required": ["round_trips_per_s"]},
+        "cost": {"type": "object",
+                 "required": ["ctx_voluntary", "ctx_involuntary", "cpu_user_ns", "cpu_system_ns",
+                              "cpu_ns_per_packet", "ctx_per_packet", "hardirqs",
+                              "net_rx_softirqs"]},
+        "cpus": {"type": "array", "items": {
+            "type": "object",
+            "required": ["cpu", "hardirqs", "net_rx_softirqs", "user_ns", "system_ns",
+                         "softirq_ns"]}},
+        "napi_id": {"type": "integer"},
+        "busy_poll_rx_packets": {"type": "integer"},
+        "notes": {"type": "array", "items": {"type": "string"}},
+    },
+    "if": {"properties": {"unsupported": {"type": "null"}}},
+    "then": {"required": ["latency_ns", "rtt_ns", "split_ns", "packets", "rate", "cost", "cpus",
+                          "napi_id", "busy_poll_rx_packets", "notes"]},
+}
+
+BENCH_SCHEMA = {
+    "$schema": "https://json-schema.org/draft/2020-12/schema",
+    "title": "rxtune bench",
+    "type": "object",
+    "required": ["schema", "mode", "metadata", "runs"],
+    "properties": {
+        "schema": {"const": "rxtune.bench/1"},
+        "mode": {"enum": ["pingpong", "throughput", "load"]},
+        "metadata": {"type": "object",
+                     "required": ["kernel", "cpus", "testbed", "message_size", "duration_s",
+                                  "knobs"]},
+        "runs": {"type": "array", "items": _RUN},
+    },
+}
