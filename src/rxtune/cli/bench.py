@@ -29,21 +29,23 @@ def _us(ns: int | None) -> str:
     return "-" if ns is None else f"{ns / 1000:.1f}"
 
 
-# column -> (getter, better: "low" | "high", format)
-COLUMNS: dict[str, tuple[Any, str, Any]] = {
+def _per_kpkt(run: dict[str, Any], key: str) -> float:
+    return 1000 * run["cost"][key] / max(run["packets"]["reflected"], 1)
+
+
+# column -> (getter, better: "low" | "high" | None, format)
+COLUMNS: dict[str, tuple[Any, Any, Any]] = {
     "p50 µs": (lambda r: r["latency_ns"]["p50"], "low", _us),
     "p90": (lambda r: r["latency_ns"]["p90"], "low", _us),
     "p99": (lambda r: r["latency_ns"]["p99"], "low", _us),
     "p99.9": (lambda r: r["latency_ns"]["p999"], "low", _us),
-    "max": (lambda r: r["latency_ns"]["max"], "low", _us),
-    "→kernel p50": (lambda r: r["split_ns"]["to_kernel"]["p50"], "low", _us),
-    "kernel→app p50": (lambda r: r["split_ns"]["kernel_to_app"]["p50"], "low", _us),
+    "→kernel": (lambda r: r["split_ns"]["to_kernel"]["p50"], "low", _us),
+    "kernel→app": (lambda r: r["split_ns"]["kernel_to_app"]["p50"], "low", _us),
     "RTT/s": (lambda r: r["rate"]["round_trips_per_s"], "high", lambda v: f"{v:,.0f}"),
-    "lost": (lambda r: r["packets"]["lost"], "low", str),
     "ctx/pkt": (lambda r: r["cost"]["ctx_per_packet"], "low", lambda v: f"{v:.2f}"),
-    "CPU ns/pkt": (lambda r: r["cost"]["cpu_ns_per_packet"], "low", lambda v: f"{v:,.0f}"),
-    "hardIRQ": (lambda r: r["cost"]["hardirqs"], "low", lambda v: f"{v:,}"),
-    "NET_RX": (lambda r: r["cost"]["net_rx_softirqs"], "low", lambda v: f"{v:,}"),
+    "CPU µs/pkt": (lambda r: r["cost"]["cpu_ns_per_packet"], "low", lambda v: f"{v / 1000:.1f}"),
+    "IRQ/kpkt": (lambda r: round(_per_kpkt(r, "hardirqs")), "low", str),
+    "NET_RX/kpkt": (lambda r: round(_per_kpkt(r, "net_rx_softirqs")), "low", str),
     "NAPI": (lambda r: r["napi_id"], None, str),
 }
 
@@ -52,9 +54,10 @@ def table(result: dict[str, Any]) -> Table:
     meta = result["metadata"]
     where = (f"testbed {meta['testbed']}" if meta["testbed"]
              else f"{meta['interface']} → {meta['peer']}")
-    out = Table(title=f"One-way latency of each receive strategy ({where}, "
+    out = Table(title=f"One-way latency (µs) and cost of each receive strategy: {where}, "
                       f"{meta['message_size']} B, {meta['duration_s']} s each, kernel "
-                      f"{meta['kernel']})   [bold green]green[/]: best of the column",
+                      f"{meta['kernel']}. [bold green]Green[/]: best of the column; "
+                      f"→kernel and kernel→app are the p50 of the two parts",
                 title_justify="left", show_edge=False, pad_edge=False)
     out.add_column("strategy", no_wrap=True)
     for column in COLUMNS:

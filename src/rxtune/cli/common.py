@@ -12,7 +12,8 @@ from rich.console import Console
 
 from ..errors import RxtuneError
 
-console = Console()
+# piped output has no terminal width: give tables room rather than fold them
+console = Console() if sys.stdout.isatty() else Console(width=160)
 errors = Console(stderr=True, soft_wrap=True)
 F = TypeVar("F", bound=Callable[..., Any])
 

@@ -5,6 +5,7 @@ import typer
 
 from .bench import bench
 from .cleanup import cleanup
+from .reflect import reflect
 from .show import show
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, rich_markup_mode="rich",
@@ -13,6 +14,7 @@ app = typer.Typer(no_args_is_help=True, add_completion=False, rich_markup_mode="
 app.command()(show)
 app.command()(bench)
 app.command()(cleanup)
+app.command()(reflect)
 
 
 @app.callback()

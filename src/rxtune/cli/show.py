@@ -30,7 +30,7 @@ def _value(knob: dict[str, Any]) -> str:
 def _default(knob: dict[str, Any]) -> str:
     default = knob["default"]
     if default is None:
-        return "[dim]device[/]"
+        return f"[dim]{knob.get('default_note') or 'driver'}[/]"
     return ("on" if default else "off") if isinstance(default, bool) else str(default)
 
 
@@ -38,11 +38,17 @@ def _knob_table(title: str, knobs: list[dict[str, Any]], verbose: bool) -> Table
     table = Table(title=title, title_justify="left", show_edge=False, pad_edge=False)
     for column in ("knob", "value", "default", "unit", "note"):
         table.add_column(column, overflow="fold")
+    hidden: dict[str, list[str]] = {}
     for knob in knobs:
         if knob["status"] == "unsupported" and not verbose and knob["default"] is None:
-            continue  # device-specific knobs this device lacks: shown with --all
+            # device-specific knobs this device lacks: one line per reason (all: --all)
+            hidden.setdefault(knob["reason"], []).append(knob["name"])
+            continue
         note = knob.get("reason", "") if knob["status"] != "ok" else ""
         table.add_row(knob["name"], _value(knob), _default(knob), knob["unit"], note)
+    for reason, names in hidden.items():
+        shown = ", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
+        table.add_row(f"[dim]{shown}[/]", "[dim]unsupported[/]", "", "", f"[dim]{reason}[/]")
     return table
 
 

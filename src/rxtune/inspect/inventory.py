@@ -21,8 +21,11 @@ SCHEMA = "rxtune.show/1"
 
 def reading(ctx: ReadContext, knob: Knob, target: Target = Target()) -> dict[str, Any]:
     """One knob's value beside its default; unsupported and unreadable are answers too."""
-    entry: dict[str, Any] = {"name": knob.name, "unit": knob.unit, "default": knob.default,
+    entry: dict[str, Any] = {"name": knob.name, "scope": knob.scope.value, "group": knob.group,
+                             "unit": knob.unit, "default": knob.default,
                              "writable": knob.writable, "since": "%d.%d" % knob.since}
+    if knob.default_note:
+        entry["default_note"] = knob.default_note
     try:
         value = knob.read(ctx, target)
         entry.update(status="ok", value=value,

@@ -16,6 +16,7 @@ def _napi(name: str, unit: str, default: int | None, since: tuple[int, int], doc
 
 
 KNOBS = (
+    _napi("ifindex", "index", None, (6, 9), "the device this NAPI belongs to", valid=None),
     _napi("irq", "irq", None, (6, 9), "the IRQ that schedules this NAPI", valid=None,
           absent="none: no device IRQ schedules this NAPI (a software device such as veth)"),
     _napi("pid", "pid", None, (6, 9), "the kernel thread that polls it when threaded",

@@ -159,7 +159,7 @@ def _sides(options: Options) -> Iterator[Sides]:
             raise InvalidValue(f"no network device '{options.interface}'", local)
         address = _local_address(options.interface)
         yield Sides(pingpong.Endpoint(None, address, cpus[-1]),
-                    pingpong.Endpoint(None, str(options.peer), None),
+                    pingpong.Endpoint(None, str(options.peer), None, remote=True),
                     [(None, options.interface)], None)
         return
     with veth.testbed(veth.configuration(options.testbed)) as bed:

@@ -28,6 +28,7 @@ class Endpoint:
     netns: str | None
     address: str
     cpu: int | None
+    remote: bool = False  # another host, running `rxtune reflect`
 
 
 @dataclass(frozen=True)
@@ -64,25 +65,29 @@ def _reflector(ready: Callable[[], None], strategy: Strategy, me: Endpoint, sett
 
 def _client(ready: Callable[[], None], strategy: Strategy, me: Endpoint, peer: Endpoint,
             settings: Settings) -> dict[str, Any]:
-    sock = open_udp(strategy, (me.address, 0), connect=(peer.address, PORT), rx_timestamps=False)
+    sock = open_udp(strategy, (me.address, 0), connect=(peer.address, PORT),
+                    rx_timestamps=settings.rx_timestamps)
     try:
         fd, epfd, wait = sock.sock.fileno(), sock.epfd, int(strategy.wait)
         timeout = settings.reply_timeout_ms * 1_000_000
-        rtt = np.empty(_capacity(settings), np.int64)
+        rtt, wake = np.empty(_capacity(settings), np.int64), np.empty(_capacity(settings), np.int64)
         ready()
         warm = _engine.ping(fd, epfd, wait, time.monotonic_ns() + 3_000_000_000,
                             settings.message_size, WARMUP_PACKETS, True, timeout, rtt)
         if warm["received"] == 0:
             raise RxtuneError(f"no echo from {peer.address}:{PORT} during warm-up "
                               f"({warm['sent']} sent)")
-        cpus_before = cpu_snapshot()
+        cpus_before, ns_before, thread_before = cpu_snapshot(), netns_snapshot(), thread_snapshot()
         start = time.monotonic_ns()
         counts = _engine.ping(fd, epfd, wait, start + int(settings.duration_s * 1e9),
-                              settings.message_size, len(rtt), False, timeout, rtt)
+                              settings.message_size, len(rtt), False, timeout, rtt, wake)
         elapsed = time.monotonic_ns() - start
+        thread = thread_delta(thread_before, thread_snapshot())
         cpus = cpu_delta(cpus_before, cpu_snapshot())
+        received = min(counts["received"], len(rtt))
         return {"counts": counts, "elapsed_ns": elapsed, "cpus": cpus, "napi_id": sock.napi_id(),
-                "rtt": rtt[:min(counts["received"], len(rtt))]}
+                "thread": thread, "netns": netns_delta(ns_before, netns_snapshot()),
+                "rtt": rtt[:received], "kernel_to_app": wake[:received]}
     finally:
         sock.close()
 
@@ -90,6 +95,12 @@ def _client(ready: Callable[[], None], strategy: Strategy, me: Endpoint, peer: E
 def run(strategy: Strategy, client: Endpoint, reflector: Endpoint, settings: Settings
         ) -> dict[str, Any]:
     """Run one strategy; returns the record for the result's `runs` list."""
+    if reflector.remote:
+        ping = Worker(client.netns, client.cpu, _client, strategy, client, reflector, settings)
+        try:
+            return record(strategy, settings, ping.result(settings.duration_s + 30), None)
+        finally:
+            ping.kill()
     workers: list[Worker] = []
     try:
         echo = Worker(reflector.netns, reflector.cpu, _reflector, strategy, reflector, settings)
@@ -108,11 +119,23 @@ def run(strategy: Strategy, client: Endpoint, reflector: Endpoint, settings: Set
 
 
 def record(strategy: Strategy, settings: Settings, client: dict[str, Any],
-           reflector: dict[str, Any]) -> dict[str, Any]:
+           reflector: dict[str, Any] | None) -> dict[str, Any]:
+    """The run's row. With a local reflector, latency is its exact one-way figure and the
+    costs are its thread's; against a remote one (no shared clock), latency is RTT/2 and
+    the costs and the kernel→app part are the client's, which then is the receiver."""
     sent, received = client["counts"]["sent"], client["counts"]["received"]
-    rx_packets = max(reflector["counts"]["received"], 1)
-    thread = reflector["thread"]
+    receiver = reflector or client
+    rx_packets = max(receiver["counts"]["received"], 1)
+    thread = receiver["thread"]
     cpu_ns = thread["cpu_user_ns"] + thread["cpu_system_ns"]
+    if reflector:
+        latency = summarize(reflector["one_way"])
+        split = {"to_kernel": summarize(reflector["to_kernel"]),
+                 "kernel_to_app": summarize(reflector["kernel_to_app"])}
+    else:
+        latency = summarize(client["rtt"] // 2)
+        split = {"to_kernel": summarize(np.empty(0, np.int64)),
+                 "kernel_to_app": summarize(client["kernel_to_app"])}
     return {
         "strategy": strategy.name,
         "label": strategy.label,
@@ -121,13 +144,13 @@ def record(strategy: Strategy, settings: Settings, client: dict[str, Any],
                    "epoll_params": (vars(strategy.epoll_params) if strategy.epoll_params
                                     else None),
                    "napi": strategy.napi},
-        "latency_ns": summarize(reflector["one_way"]),
+        "latency_basis": "one-way" if reflector else "rtt/2",
+        "latency_ns": latency,
         "rtt_ns": summarize(client["rtt"]),
-        "split_ns": {"to_kernel": summarize(reflector["to_kernel"]),
-                     "kernel_to_app": summarize(reflector["kernel_to_app"])},
+        "split_ns": split,
         "packets": {"sent": sent, "received": received, "lost": sent - received,
-                    "reordered": reflector["counts"]["reordered"],
-                    "reflected": reflector["counts"]["received"]},
+                    "reordered": reflector["counts"]["reordered"] if reflector else 0,
+                    "reflected": receiver["counts"]["received"]},
         "rate": {"round_trips_per_s": round(received / (client["elapsed_ns"] / 1e9), 1)
                  if client["elapsed_ns"] else 0.0},
         "cost": {**thread, "cpu_ns_per_packet": round(cpu_ns / rx_packets, 1),
@@ -136,8 +159,8 @@ def record(strategy: Strategy, settings: Settings, client: dict[str, Any],
                  "hardirqs": sum(c["hardirqs"] for c in client["cpus"]),
                  "net_rx_softirqs": sum(c["net_rx_softirqs"] for c in client["cpus"])},
         "cpus": client["cpus"],
-        "napi_id": reflector["napi_id"],
-        "busy_poll_rx_packets": reflector["netns"]["BusyPollRxPackets"],
-        "udp_drops": reflector["netns"]["RcvbufErrors"],
+        "napi_id": receiver["napi_id"],
+        "busy_poll_rx_packets": receiver["netns"]["BusyPollRxPackets"],
+        "udp_drops": receiver["netns"]["RcvbufErrors"],
         "unsupported": None,
     }

@@ -76,9 +76,9 @@ static PyObject *engine_ping(PyObject *self, PyObject *args)
     Py_ssize_t message_size;
     unsigned long long count;
     int warmup;
-    PyObject *rtt;
-    if (!PyArg_ParseTuple(args, "iiiLnKpLO", &loop.fd, &loop.epfd, &wait, &deadline,
-                          &message_size, &count, &warmup, &reply_timeout, &rtt))
+    PyObject *rtt, *wake = Py_None;
+    if (!PyArg_ParseTuple(args, "iiiLnKpLO|O", &loop.fd, &loop.epfd, &wait, &deadline,
+                          &message_size, &count, &warmup, &reply_timeout, &rtt, &wake))
         return NULL;
     if (message_size < RXT_MIN_MESSAGE || message_size > 65000) {
         PyErr_Format(PyExc_ValueError, "message size must be %d..65000 bytes", RXT_MIN_MESSAGE);
@@ -86,16 +86,27 @@ static PyObject *engine_ping(PyObject *self, PyObject *args)
     }
     loop.wait = (enum rxt_wait)wait;
     loop.deadline_ns = deadline;
-    Py_buffer view;
+    Py_buffer view, wake_view = {0};
     if (int64_buffer(rtt, &view, "rtt") < 0)
         return NULL;
     struct rxt_samples out = {view.buf, NULL, NULL, (size_t)(view.len / 8)};
+    if (wake != Py_None) {
+        if (int64_buffer(wake, &wake_view, "kernel_to_app") < 0) {
+            PyBuffer_Release(&view);
+            return NULL;
+        }
+        out.kernel_to_app = wake_view.buf;
+        if ((size_t)(wake_view.len / 8) < out.capacity)
+            out.capacity = (size_t)(wake_view.len / 8);
+    }
     struct rxt_counts counts;
     int rc;
     Py_BEGIN_ALLOW_THREADS
     rc = rxt_ping(&loop, (size_t)message_size, count, warmup, reply_timeout, &out, &counts);
     Py_END_ALLOW_THREADS
     PyBuffer_Release(&view);
+    if (wake != Py_None)
+        PyBuffer_Release(&wake_view);
     if (rc < 0) {
         errno = -rc;
         return PyErr_SetFromErrno(PyExc_OSError);
@@ -108,7 +119,8 @@ static PyMethodDef methods[] = {
      "reflect(fd, epfd, wait, deadline_ns, one_way, to_kernel, kernel_to_app) -> counts\n"
      "Receive with `wait`, record one-way latency and its split, echo each packet."},
     {"ping", engine_ping, METH_VARARGS,
-     "ping(fd, epfd, wait, deadline_ns, message_size, count, warmup, reply_timeout_ns, rtt)\n"
+     "ping(fd, epfd, wait, deadline_ns, message_size, count, warmup, reply_timeout_ns, rtt,\n"
+     "     kernel_to_app=None) -> counts\n"
      "Send stamped packets one at a time, record each round trip."},
     {NULL, NULL, 0, NULL},
 };

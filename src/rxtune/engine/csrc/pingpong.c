@@ -165,8 +165,14 @@ int rxt_ping(const struct rxt_loop *loop, size_t message_size, uint64_t count, i
             memcpy(&echo, reply, sizeof(echo));
             if (echo.seq != head.seq)
                 continue;
-            if (counts->received < out->capacity)
+            if (counts->received < out->capacity) {
                 out->one_way[counts->received] = rxt_now(CLOCK_MONOTONIC) - head.send_mono_ns;
+                if (out->kernel_to_app) {
+                    int64_t kstamp = rx_kernel_stamp(&rx.msg);
+                    out->kernel_to_app[counts->received] =
+                        kstamp < 0 ? -1 : rxt_now(CLOCK_REALTIME) - kstamp;
+                }
+            }
             counts->received++;
             break;
         }

@@ -11,7 +11,8 @@ struct rxt_loop {
     int64_t deadline_ns;  /* CLOCK_MONOTONIC: stop waiting after this */
 };
 
-/* Preallocated by the caller; the client fills one_way with round-trip times. */
+/* Preallocated by the caller. The client fills one_way with round-trip times and, when
+ * given, kernel_to_app with the echo's wait from the kernel's RX stamp to the application. */
 struct rxt_samples {
     int64_t *one_way, *to_kernel, *kernel_to_app;
     size_t capacity;

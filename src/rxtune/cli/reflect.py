@@ -1,0 +1,45 @@
+"""rxtune reflect: the echo side of `rxtune bench --interface DEV --peer ADDR`, run on the
+peer host. It echoes every packet until Ctrl-C (or --duration)."""
+from __future__ import annotations
+
+import time
+from typing import Optional
+
+import numpy as np
+import typer
+
+from ..engine import _engine
+from ..engine.sockets import open_udp
+from ..measure.pingpong import PORT
+from ..measure.strategies import CATALOGUE, select
+from .common import console, friendly_errors
+
+SLICE_NS = 500_000_000  # the C loop returns this often, so Ctrl-C is seen
+
+
+@friendly_errors
+def reflect(
+    address: str = typer.Option("0.0.0.0", help="address to listen on"),
+    port: int = typer.Option(PORT, help="UDP port"),
+    strategy: str = typer.Option("spin", help=f"how to wait: {', '.join(CATALOGUE)}"),
+    busy_poll_us: int = typer.Option(50, help="µs for busy-polling strategies"),
+    duration: Optional[float] = typer.Option(None, help="seconds to run (default: until Ctrl-C)"),
+) -> None:
+    """Echo rxtune's test packets back to their sender (run it on the peer host)."""
+    (chosen,) = select([strategy], [busy_poll_us])
+    sock = open_udp(chosen, (address, port), rx_timestamps=False)
+    nothing = np.empty(0, np.int64)  # a remote reflector records nothing: no shared clock
+    echoed = 0
+    end = time.monotonic_ns() + int(duration * 1e9) if duration else None
+    console.print(f"reflecting on {address}:{port} with {chosen.label}; Ctrl-C to stop")
+    try:
+        while end is None or time.monotonic_ns() < end:
+            deadline = time.monotonic_ns() + SLICE_NS
+            echoed += _engine.reflect(sock.sock.fileno(), sock.epfd, int(chosen.wait),
+                                      deadline if end is None else min(deadline, end),
+                                      nothing, nothing, nothing)["received"]
+    except KeyboardInterrupt:
+        pass
+    finally:
+        sock.close()
+    console.print(f"echoed {echoed} packets")
