@@ -7,8 +7,8 @@ from rxtune.knobs.registry import REGISTRY, get, of_scope
 REQUIRED = {
     Scope.HOST: ["net.core.busy_poll", "net.core.busy_read", "net.core.netdev_budget",
                  "net.core.netdev_budget_usecs", "net.core.dev_weight",
-                 "net.core.netdev_max_backlog", "net.core.gro_normal_batch"],
-    Scope.NAMESPACE: ["net.core.rmem_default", "net.core.rmem_max"],
+                 "net.core.netdev_max_backlog", "net.core.gro_normal_batch",
+                 "net.core.rmem_default", "net.core.rmem_max"],
     Scope.DEVICE: ["napi_defer_hard_irqs", "gro_flush_timeout", "threaded", "rx-gro",
                    "rx-udp-gro-forwarding", "rx-gro-list", "rx-usecs", "rx-max-frames",
                    "use-adaptive-rx", "rings.rx", "channels.combined-count", "driver.driver",

@@ -66,6 +66,10 @@ class Journal:
         data = self.load()
         return [Entry(**e) for e in data["entries"]] if data else []
 
+    def meta(self, key: str) -> Any:
+        data = self.load()
+        return data.get(key) if data else None
+
     def owner(self) -> int | None:
         data = self.load()
         return data["pid"] if data else None

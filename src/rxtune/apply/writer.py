@@ -28,14 +28,14 @@ def write_verified(host: Host, knob: Knob, target: Target, value: Any) -> Any:
             knob.write(ctx, wanted, target)
             ctx.forget()
             now = knob.read(ctx, target)
-        if _normal(knob, now) != _normal(knob, wanted):
+        if normalize(knob, now) != normalize(knob, wanted):
             raise VerifyFailed(f"{knob.name} on {target.describe() or 'host'}: wrote {wanted}, "
                                f"kernel reports {now}")
         return previous
     return host.call(_write)
 
 
-def _normal(knob: Knob, value: Any) -> Any:
+def normalize(knob: Knob, value: Any) -> Any:
     if knob.unit == "bool":
         return bool(value)
     if knob.unit == "hex cpu mask":

@@ -35,6 +35,9 @@ def driver_info(dev: str) -> dict[str, str]:
 class DriverInfo:
     kind = "ioctl"
 
+    def check_writable(self, ctx: ReadContext, knob: Knob, target: Target) -> None:
+        """Writes go over netlink or ioctl: the kernel answers for itself."""
+
     def read(self, ctx: ReadContext, knob: Knob, target: Target) -> Any:
         info = ctx.cached(("drvinfo", target.dev), lambda: driver_info(str(target.dev)))
         return info[knob.where]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+import os
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +37,12 @@ def _write_file(path: Path, text: str) -> None:
         raise RxtuneError(f"writing {text!r} to {path}: {error.strerror}") from None
 
 
+def _check_writable(path: Path) -> None:
+    if path.exists() and not os.access(path, os.W_OK):
+        raise Unsupported(f"{path} is read-only here (in a network namespace other than the "
+                          "initial one, a host-wide value)")
+
+
 def _parse(knob: Knob, text: str) -> Any:
     if knob.unit == "bool":
         return text not in ("0", "")
@@ -63,6 +70,9 @@ class Sysctl:
     def write(self, ctx: ReadContext, knob: Knob, target: Target, value: Any) -> None:
         _write_file(self.path(ctx, knob), _render(value))
 
+    def check_writable(self, ctx: ReadContext, knob: Knob, target: Target) -> None:
+        _check_writable(self.path(ctx, knob))
+
 
 class DeviceFile:
     """/sys/class/net/{dev}/{where}; {queue} in `where` for per-queue files."""
@@ -77,6 +87,9 @@ class DeviceFile:
 
     def write(self, ctx: ReadContext, knob: Knob, target: Target, value: Any) -> None:
         _write_file(self.path(ctx, knob, target), _render(value))
+
+    def check_writable(self, ctx: ReadContext, knob: Knob, target: Target) -> None:
+        _check_writable(self.path(ctx, knob, target))
 
 
 class IrqAffinity:
@@ -96,3 +109,6 @@ class IrqAffinity:
 
     def write(self, ctx: ReadContext, knob: Knob, target: Target, value: Any) -> None:
         _write_file(ctx.host.proc / "irq" / str(self._irq(ctx, target)) / knob.where, str(value))
+
+    def check_writable(self, ctx: ReadContext, knob: Knob, target: Target) -> None:
+        _check_writable(ctx.host.proc / "irq" / str(self._irq(ctx, target)) / knob.where)

@@ -14,6 +14,9 @@ class EthtoolGroup:
 
     kind = "ethtool-nl"
 
+    def check_writable(self, ctx: ReadContext, knob: Knob, target: Target) -> None:
+        """Writes go over netlink or ioctl: the kernel answers for itself."""
+
     def _split(self, knob: Knob) -> tuple[str, str]:
         group, attr = knob.where.split(":")
         return group, attr
@@ -37,6 +40,9 @@ class EthtoolFeature:
     """A netdev feature by its kernel name (`rx-gro`, `rx-udp-gro-forwarding`, ...)."""
 
     kind = "ethtool-nl"
+
+    def check_writable(self, ctx: ReadContext, knob: Knob, target: Target) -> None:
+        """Writes go over netlink or ioctl: the kernel answers for itself."""
 
     def _features(self, ctx: ReadContext, target: Target) -> dict:
         return ctx.cached(("features", target.dev),
@@ -78,6 +84,9 @@ class NapiAttr:
 
     kind = "netdev-nl"
 
+    def check_writable(self, ctx: ReadContext, knob: Knob, target: Target) -> None:
+        """Writes go over netlink or ioctl: the kernel answers for itself."""
+
     def read(self, ctx: ReadContext, knob: Knob, target: Target) -> Any:
         for instance in napi_list(ctx):
             if instance["id"] == target.napi:
@@ -98,6 +107,9 @@ class QueueAttr:
     veth links no queue to a NAPI; there the device's only NAPI serves its queue."""
 
     kind = "netdev-nl"
+
+    def check_writable(self, ctx: ReadContext, knob: Knob, target: Target) -> None:
+        """Writes go over netlink or ioctl: the kernel answers for itself."""
 
     def _napi_id(self, ctx: ReadContext, target: Target) -> int:
         ifindex = ifindex_of(ctx, str(target.dev))

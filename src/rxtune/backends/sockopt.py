@@ -35,6 +35,9 @@ def probe_set(option: int, value: int) -> None:
 class SocketOption:
     kind = "sockopt"
 
+    def check_writable(self, ctx: ReadContext, knob: Knob, target: Target) -> None:
+        """Writes go over netlink or ioctl: the kernel answers for itself."""
+
     def read(self, ctx: ReadContext, knob: Knob, target: Target) -> Any:
         with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
             try:

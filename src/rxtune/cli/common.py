@@ -9,6 +9,7 @@ from typing import Any, TypeVar
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from ..errors import RxtuneError
 
@@ -25,7 +26,7 @@ def friendly_errors(fn: F) -> F:
         try:
             return fn(*args, **kwargs)
         except RxtuneError as error:
-            errors.print(f"[bold red]rxtune:[/] {error}", highlight=False)
+            errors.print(f"[bold red]rxtune:[/] {escape(str(error))}", highlight=False)
             raise typer.Exit(2) from None
         except KeyboardInterrupt:
             errors.print("[bold red]rxtune:[/] interrupted")

@@ -7,6 +7,7 @@ from .bench import bench
 from .cleanup import cleanup
 from .reflect import reflect
 from .show import show
+from .tune import confirm, export, revert, set_, tune
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, rich_markup_mode="rich",
                   help="Measure and tune the Linux receive path: busy polling, NAPI, "
@@ -15,6 +16,11 @@ app.command()(show)
 app.command()(bench)
 app.command()(cleanup)
 app.command()(reflect)
+app.command("set")(set_)
+app.command()(tune)
+app.command()(revert)
+app.command()(confirm)
+app.command()(export)
 
 
 @app.callback()

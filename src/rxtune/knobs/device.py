@@ -47,6 +47,13 @@ _COALESCE_DOC = {
 }
 
 
+def _ethtool_cli_name(name: str) -> str:
+    """ethtool's command line spells some netlink attributes differently."""
+    return (name.replace("max-frames", "frames").replace("use-adaptive-", "adaptive-")
+            .replace("use-cqe-mode-", "cqe-mode-").replace("rate-sample-interval", "sample-interval")
+            .removesuffix("-count"))
+
+
 def _group_knobs(group: str, attrs: dict[int, tuple[str, str]], shell_flag: str,
                  since: tuple[int, int]) -> tuple[Knob, ...]:
     knobs = []
@@ -59,7 +66,7 @@ def _group_knobs(group: str, attrs: dict[int, tuple[str, str]], shell_flag: str,
         knob_name = name if group == "coalesce" else f"{group}.{name}"
         knobs.append(Knob(
             knob_name, Scope.DEVICE, unit, None, since, _GROUP, f"{group}:{name}",
-            f"ethtool {shell_flag} {{dev}} {name.removesuffix('-count')} {{value}}",
+            f"ethtool {shell_flag} {{dev}} {_ethtool_cli_name(name)} {{value}}",
             _COALESCE_DOC.get(name, f"{group}: {name}"),
             valid=None if read_only else (BOOLEAN if kind == "u8" else U32),
             default_note="set by the driver", group=group))

@@ -46,6 +46,9 @@ class Backend(Protocol):
 
     def write(self, ctx: "ReadContext", knob: "Knob", target: Target, value: Any) -> None: ...
 
+    def check_writable(self, ctx: "ReadContext", knob: "Knob", target: Target) -> None:
+        """Raise Unsupported when a write would be refused (read-only here)."""
+
 
 @dataclass(frozen=True)
 class Range:
@@ -154,8 +157,8 @@ class Knob:
         self.backend.write(ctx, self, target, self.check(value))
 
     def command(self, value: Any, target: Target = Target()) -> str:
-        if isinstance(value, bool):
-            value = "on" if value else "off"
+        if isinstance(value, bool):  # ethtool says on/off; files and sysctls take 1/0
+            value = ("on" if value else "off") if self.shell.startswith("ethtool") else int(value)
         return self.shell.format(dev=target.dev, queue=target.queue, napi=target.napi,
                                  value=value)
 

@@ -30,8 +30,9 @@ KNOBS = (
             "per-CPU backlog queue length; overflow is counted as softnet 'dropped'"),
     _sysctl("net.core.gro_normal_batch", Scope.HOST, "packets", 8, (5, 4),
             "packets GRO batches before passing them up the stack"),
-    _sysctl("net.core.rmem_default", Scope.NAMESPACE, "bytes", 212992, (2, 6),
+    # other namespaces show these read-only: one value for the host
+    _sysctl("net.core.rmem_default", Scope.HOST, "bytes", 212992, (2, 6),
             "receive buffer a new socket gets", default_note="x86_64 and arm64"),
-    _sysctl("net.core.rmem_max", Scope.NAMESPACE, "bytes", 212992, (2, 6),
+    _sysctl("net.core.rmem_max", Scope.HOST, "bytes", 212992, (2, 6),
             "largest receive buffer SO_RCVBUF may ask for", default_note="x86_64 and arm64"),
 )

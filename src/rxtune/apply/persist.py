@@ -1,0 +1,111 @@
+"""What survives a reboot, and the same settings for other tools: sysctls to
+/etc/sysctl.d, device settings to a script a systemd unit runs at boot; exports as a tuned
+profile or a shell script. All rendered from the knobs' own shell commands."""
+from __future__ import annotations
+
+from collections import defaultdict
+from pathlib import Path
+
+from ..errors import InvalidValue
+from ..knobs.model import Scope
+from .plan import Assignment
+
+SYSCTL_FILE = "etc/sysctl.d/90-rxtune.conf"
+SCRIPT = "etc/rxtune/apply.sh"
+UNIT = "etc/systemd/system/rxtune-apply.service"
+WANTS = "etc/systemd/system/multi-user.target.wants/rxtune-apply.service"
+HEADER = "# written by rxtune; `rxtune revert --persist` removes it\n"
+
+
+def check_persistable(items: list[Assignment]) -> None:
+    """Refuse, before anything is written, what a boot-time file cannot reproduce."""
+    for item in items:
+        if item.knob.scope == Scope.NAPI:
+            raise InvalidValue(f"{item.knob.name}: NAPI ids change at reboot, so a per-NAPI "
+                               "setting cannot be persisted", "the device-level "
+                               "napi_defer_hard_irqs / gro_flush_timeout / threaded")
+        if item.netns:
+            raise InvalidValue(f"{item.knob.name}: namespace {item.netns} does not survive a "
+                               "reboot", "settings of the initial namespace")
+
+
+def _sysctl_lines(items: list[Assignment]) -> list[str]:
+    return [f"{i.knob.name} = {int(i.value) if isinstance(i.value, bool) else i.value}"
+            for i in items if i.knob.backend.kind == "sysctl"]
+
+
+def _commands(items: list[Assignment]) -> list[str]:
+    return [i.knob.command(i.value, i.target) for i in items if i.knob.backend.kind != "sysctl"]
+
+
+def write(root: Path, items: list[Assignment]) -> list[Path]:
+    check_persistable(items)
+    written = []
+    sysctls, commands = _sysctl_lines(items), _commands(items)
+    if sysctls:
+        path = root / SYSCTL_FILE
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(HEADER + "\n".join(sysctls) + "\n")
+        written.append(path)
+    if commands:
+        script = root / SCRIPT
+        script.parent.mkdir(parents=True, exist_ok=True)
+        script.write_text("#!/bin/sh\n" + HEADER + "set -e\n" + "\n".join(commands) + "\n")
+        script.chmod(0o755)
+        unit = root / UNIT
+        unit.parent.mkdir(parents=True, exist_ok=True)
+        unit.write_text(HEADER + "[Unit]\nDescription=rxtune: receive-path settings\n"
+                        "After=network-pre.target\nBefore=network.target\n\n[Service]\n"
+                        f"Type=oneshot\nExecStart=/{SCRIPT}\n\n[Install]\n"
+                        "WantedBy=multi-user.target\n")
+        wants = root / WANTS  # what `systemctl enable` does
+        wants.parent.mkdir(parents=True, exist_ok=True)
+        wants.unlink(missing_ok=True)
+        wants.symlink_to(f"/{UNIT}")
+        written += [script, unit, wants]
+    return written
+
+
+def remove(root: Path) -> list[Path]:
+    removed = []
+    for relative in (SYSCTL_FILE, SCRIPT, WANTS, UNIT):
+        path = root / relative
+        if path.is_symlink() or path.exists():
+            path.unlink()
+            removed.append(path)
+    return removed
+
+
+def export_sh(items: list[Assignment], title: str) -> str:
+    lines = [f"sysctl -w {line.replace(' = ', '=')}" for line in _sysctl_lines(items)]
+    return (f"#!/bin/sh\n# {title}: written by rxtune export\nset -e\n"
+            + "\n".join(lines + _commands(items)) + "\n")
+
+
+def export_tuned(items: list[Assignment], title: str) -> str:
+    """A tuned profile: [sysctl], [sysfs] for device files, [net] for ethtool settings;
+    what tuned cannot express (per-NAPI netlink settings) is left as a comment."""
+    sections: dict[str, list[str]] = defaultdict(list)
+    net: dict[str, dict[str, list[str]]] = defaultdict(lambda: defaultdict(list))
+    for item in items:
+        kind, knob = item.knob.backend.kind, item.knob
+        command = knob.command(item.value, item.target)
+        if kind == "sysctl":
+            sections["sysctl"].append(f"{knob.name}={int(item.value) if isinstance(item.value, bool) else item.value}")
+        elif kind == "sysfs":
+            path, value = command.split(" > ")[1], command.split(" > ")[0].removeprefix("echo ")
+            sections["sysfs"].append(f"{path}={value}")
+        elif kind == "ethtool-nl":
+            # "ethtool -C eth0 rx-usecs 8" -> tuned's [net] coalesce=rx-usecs 8
+            flag, dev, setting = command.split(" ", 3)[1:]
+            option = {"-C": "coalesce", "-K": "features", "-G": "ring", "-L": "channels"}[flag]
+            net[dev][option].append(setting)
+        else:
+            sections["# not expressible in tuned"].append(f"# {command}")
+    out = [f"# {title}: written by rxtune export", "[main]", f"summary={title}", ""]
+    for name, lines in sections.items():
+        out += ([f"[{name}]"] if not name.startswith("#") else [f"{name}:"]) + lines + [""]
+    for index, (dev, options) in enumerate(net.items()):
+        out += [f"[net_{index}]" if index else "[net]", "type=net", f"devices={dev}"]
+        out += [f"{option}={' '.join(settings)}" for option, settings in options.items()] + [""]
+    return "\n".join(out)

@@ -1,0 +1,70 @@
+"""Profiles: small TOML files a user can copy and edit. Sections name scopes (host, device,
+queue, napi); keys are knob names from the registry; `kernel_defaults = true` stands for
+every knob whose kernel default is known."""
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ..errors import InvalidValue
+from ..knobs.model import Knob, Scope
+from ..knobs.registry import REGISTRY, get
+
+PROFILES = Path(__file__).parent / "profiles"
+SECTIONS = {"host": (Scope.HOST, Scope.NAMESPACE), "device": (Scope.DEVICE,),
+            "queue": (Scope.QUEUE,), "napi": (Scope.NAPI,)}
+
+
+@dataclass(frozen=True)
+class Profile:
+    name: str
+    description: str
+    values: tuple[tuple[Knob, Any], ...]
+
+
+def builtin() -> list[str]:
+    return sorted(p.stem for p in PROFILES.glob("*.toml"))
+
+
+def _path(name: str) -> Path:
+    if name.endswith(".toml") or "/" in name:
+        return Path(name)
+    if name not in builtin():
+        raise InvalidValue(f"no profile '{name}'", builtin() + ["./FILE.toml"])
+    return PROFILES / f"{name}.toml"
+
+
+def _knob(section: str, name: str) -> Knob:
+    for scope in SECTIONS[section]:
+        try:
+            return get(name, scope)
+        except InvalidValue:
+            continue
+    names = sorted(k.name for k in REGISTRY if k.scope in SECTIONS[section] and k.writable)
+    raise InvalidValue(f"[{section}] has no knob '{name}'", names)
+
+
+def load(name: str) -> Profile:
+    path = _path(name)
+    try:
+        data = tomllib.loads(path.read_text())
+    except FileNotFoundError:
+        raise InvalidValue(f"no profile file {path}", builtin() + ["./FILE.toml"]) from None
+    except tomllib.TOMLDecodeError as error:
+        raise InvalidValue(f"{path} is not valid TOML: {error}") from None
+    values: list[tuple[Knob, Any]] = []
+    if data.pop("kernel_defaults", False):
+        values.extend((k, k.default) for k in REGISTRY
+                      if k.writable and k.default is not None
+                      and k.scope in (Scope.HOST, Scope.NAMESPACE, Scope.DEVICE))
+    description = str(data.pop("description", "")).strip()
+    for section, table in data.items():
+        if section not in SECTIONS or not isinstance(table, dict):
+            raise InvalidValue(f"{path}: unknown section [{section}]", list(SECTIONS))
+        for key, value in table.items():
+            knob = _knob(section, key)
+            knob.check(value)  # refuse the whole profile before anything is read or written
+            values.append((knob, value))
+    return Profile(path.stem, description, tuple(values))
