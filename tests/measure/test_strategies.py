@@ -2,7 +2,7 @@ import pytest
 
 from rxtune.errors import InvalidValue
 from rxtune.measure.bench import Options
-from rxtune.measure.strategies import CATALOGUE, Wait, select
+from rxtune.measure.strategies import HIGH_RATE_ONLY, PINGPONG_NAMES, Wait, select
 
 
 def test_default_selection_covers_every_strategy_once_per_us_value():
@@ -10,7 +10,16 @@ def test_default_selection_covers_every_strategy_once_per_us_value():
     labels = [s.label for s in strategies]
     assert len(labels) == len(set(labels))
     assert "blocking" in labels and "so_busy_poll(20)" in labels and "so_busy_poll(50)" in labels
-    assert {s.name for s in strategies} == set(CATALOGUE)
+    assert {s.name for s in strategies} == set(PINGPONG_NAMES)
+    high_rate = {s.name for s in select(None, [50], "throughput")}
+    assert HIGH_RATE_ONLY <= high_rate and "epoll" in high_rate
+
+
+def test_high_rate_strategies_are_refused_in_pingpong():
+    with pytest.raises(InvalidValue, match="af_xdp runs only with --mode throughput or load"):
+        select(["af_xdp"], [50])
+    (mmsg,) = select(["recvmmsg"], [50], "load", batch=16)
+    assert mmsg.batch == 16 and mmsg.label == "recvmmsg(16)"
 
 
 def test_strategies_carry_their_settings():
@@ -39,6 +48,11 @@ def test_bad_selection_names_what_is_valid(names, us, message):
     ({"message_size": 8}, "message size 8 is out of range"),
     ({"testbed": "Z"}, "unknown testbed configuration 'Z'.*valid: A, B, C"),
     ({"interface": "eth0"}, "--interface and --peer go together"),
+    ({"mode": "load"}, "--rate 0 for --mode load"),
+    ({"mode": "throughput", "rate_pps": 5}, "--rate goes with --mode load"),
+    ({"mode": "throughput", "flows": 0}, "--flows 0 is out of range"),
+    ({"mode": "throughput", "interface": "eth0", "peer": "198.18.0.9"},
+     "--mode throughput and load run on the testbed"),
 ])
 def test_bad_options_are_refused(kwargs, message):
     with pytest.raises(InvalidValue, match=message):

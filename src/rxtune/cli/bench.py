@@ -50,31 +50,72 @@ COLUMNS: dict[str, tuple[Any, Any, Any]] = {
 }
 
 
-def table(result: dict[str, Any]) -> Table:
+def _drops(run: dict[str, Any]) -> str:
+    return " ".join(f"{k.split('_')[0]}:{v}" for k, v in run["drops"].items()
+                    if v and k != "socket_overflow_counter") or "0"
+
+
+_COST = {
+    "CPU µs/pkt": (lambda r: r["cost"]["cpu_ns_per_packet"], "low", lambda v: f"{v / 1000:.2f}"),
+    "ctx/kpkt": (lambda r: r["cost"]["ctx_per_kpkt"], "low", lambda v: f"{v:.1f}"),
+    "IRQ/kpkt": (lambda r: r["cost"]["hardirqs_per_kpkt"], "low", lambda v: f"{v:.0f}"),
+    "NET_RX/kpkt": (lambda r: r["cost"]["net_rx_softirqs_per_kpkt"], "low", lambda v: f"{v:.0f}"),
+    "pkts/call": (lambda r: r["cost"]["packets_per_call"], "high", lambda v: f"{v:.1f}"),
+}
+THROUGHPUT_COLUMNS: dict[str, tuple[Any, Any, Any]] = {
+    "received/s": (lambda r: r["rate"]["received_pps"], "high", lambda v: f"{v:,}"),
+    "sent/s": (lambda r: r["rate"]["sent_pps"], None, lambda v: f"{v:,}"),
+    "lost": (lambda r: r["packets"]["lost"], "low", lambda v: f"{v:,}"),
+    "drops where": (_drops, None, str),
+    **_COST,
+}
+LOAD_COLUMNS: dict[str, tuple[Any, Any, Any]] = {
+    "p50 µs": (lambda r: r["latency_ns"]["p50"], "low", _us),
+    "p90": (lambda r: r["latency_ns"]["p90"], "low", _us),
+    "p99": (lambda r: r["latency_ns"]["p99"], "low", _us),
+    "p99.9": (lambda r: r["latency_ns"]["p999"], "low", _us),
+    "→kernel": (lambda r: r["split_ns"]["to_kernel"]["p50"], "low", _us),
+    "kernel→app": (lambda r: r["split_ns"]["kernel_to_app"]["p50"], "low", _us),
+    "lost": (lambda r: r["packets"]["lost"], "low", lambda v: f"{v:,}"),
+    **_COST,
+}
+
+
+def _title(result: dict[str, Any]) -> str:
     meta = result["metadata"]
     where = (f"testbed {meta['testbed']}" if meta["testbed"]
              else f"{meta['interface']} → {meta['peer']}")
-    out = Table(title=f"One-way latency (µs) and cost of each receive strategy: {where}, "
-                      f"{meta['message_size']} B, {meta['duration_s']} s each, kernel "
-                      f"{meta['kernel']}. [bold green]Green[/]: best of the column; "
-                      f"→kernel and kernel→app are the p50 of the two parts",
-                title_justify="left", show_edge=False, pad_edge=False)
+    common = (f"{where}, {meta['message_size']} B, {meta['duration_s']} s each, kernel "
+              f"{meta['kernel']}. [bold green]Green[/]: best of the column")
+    if result["mode"] == "throughput":
+        return (f"Flood: packets/s each strategy takes, where the rest was dropped, and "
+                f"what it costs the receiver per packet ({common}, {meta['flows']} flow(s))")
+    if result["mode"] == "load":
+        return (f"Latency (µs) at {meta['rate_pps']:,} packets/s offered, and its cost "
+                f"({common}); →kernel and kernel→app are the p50 of the two parts")
+    return (f"One-way latency (µs) and cost of each receive strategy: {common}; "
+            f"→kernel and kernel→app are the p50 of the two parts")
+
+
+def table(result: dict[str, Any]) -> Table:
+    columns = {"throughput": THROUGHPUT_COLUMNS, "load": LOAD_COLUMNS}.get(result["mode"], COLUMNS)
+    out = Table(title=_title(result), title_justify="left", show_edge=False, pad_edge=False)
     out.add_column("strategy", no_wrap=True)
-    for column in COLUMNS:
+    for column in columns:
         out.add_column(column, justify="right")
     measured = [r for r in result["runs"] if not r["unsupported"]]
     best = {}
-    for column, (get, better, _) in COLUMNS.items():
+    for column, (get, better, _) in columns.items():
         values = [get(r) for r in measured if get(r) is not None]
         if better and values:
             best[column] = min(values) if better == "low" else max(values)
     for run in result["runs"]:
         if run["unsupported"]:
             out.add_row(run["label"], f"[dim]unsupported: {run['unsupported']}[/]",
-                        *[""] * (len(COLUMNS) - 1))
+                        *[""] * (len(columns) - 1))
             continue
         cells = []
-        for column, (get, _, fmt) in COLUMNS.items():
+        for column, (get, _, fmt) in columns.items():
             value = get(run)
             text = "-" if value is None else fmt(value)
             cells.append(f"[bold green]{text}[/]" if best.get(column) == value else text)
@@ -83,14 +124,15 @@ def table(result: dict[str, Any]) -> Table:
 
 
 def write_csv(result: dict[str, Any], path: Path) -> None:
+    columns = {"throughput": THROUGHPUT_COLUMNS, "load": LOAD_COLUMNS}.get(result["mode"], COLUMNS)
     with path.open("w", newline="") as f:
         writer = csv.writer(f)
-        writer.writerow(["strategy", *COLUMNS, "unsupported"])
+        writer.writerow(["strategy", *columns, "unsupported"])
         for run in result["runs"]:
             if run["unsupported"]:
-                writer.writerow([run["label"], *[""] * len(COLUMNS), run["unsupported"]])
+                writer.writerow([run["label"], *[""] * len(columns), run["unsupported"]])
             else:
-                writer.writerow([run["label"], *(COLUMNS[c][0](run) for c in COLUMNS), ""])
+                writer.writerow([run["label"], *(columns[c][0](run) for c in columns), ""])
 
 
 def _split(values: Optional[list[str]]) -> list[str]:
@@ -99,9 +141,15 @@ def _split(values: Optional[list[str]]) -> list[str]:
 
 @friendly_errors
 def bench(
+    mode: str = typer.Option("pingpong", "--mode", help="pingpong (latency, one packet in "
+                             "flight), throughput (flood), load (paced, with --rate)"),
+    rate: int = typer.Option(0, "--rate", help="--mode load: packets/s offered"),
+    flows: int = typer.Option(1, "--flows", help="throughput/load: sender flows (source ports)"),
+    batch: int = typer.Option(32, "--batch", help="recvmmsg batch size"),
+    rcvbuf: Optional[int] = typer.Option(None, "--rcvbuf", help="throughput/load: SO_RCVBUF bytes of the receiving socket"),
     strategies: Optional[list[str]] = typer.Option(
         None, "--strategy", "-s", help=f"strategies to run, repeat or comma-separate "
-                                       f"(default: all): {', '.join(CATALOGUE)}"),
+                                       f"(default: all of the mode): {', '.join(CATALOGUE)}"),
     busy_poll_us: Optional[list[str]] = typer.Option(
         None, "--busy-poll-us", help="µs values for the busy-polling strategies (default 50)"),
     duration: float = typer.Option(3.0, "--duration", "-d", help="seconds per strategy"),
@@ -127,11 +175,12 @@ def bench(
         raise InvalidValue(f"--busy-poll-us {busy_poll_us} is not a list of whole numbers",
                            "e.g. 50 or 20,50,100") from None
     options = bench_run.Options(
-        strategies=select(_split(strategies) or None, us_values), duration_s=duration,
-        message_size=message_size, testbed=testbed,
+        strategies=select(_split(strategies) or None, us_values, mode, batch),
+        duration_s=duration, message_size=message_size, testbed=testbed,
         device=bench_run.DeviceSettings(defer_hard_irqs, gro_flush_timeout, threaded,
                                         irq_suspend_timeout),
-        interface=interface, peer=peer)
+        interface=interface, peer=peer, mode=mode, rate_pps=rate, flows=flows,
+        rcvbuf=rcvbuf)
     options.validate()
     _sigterm_as_interrupt()
     with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),

@@ -20,8 +20,8 @@ from ..host import Host, call_in_netns, is_root
 from ..knobs.model import Scope, Target
 from ..knobs.registry import get, of_scope
 from ..testbed import veth
-from . import pingpong
-from .strategies import Strategy
+from . import load, pingpong
+from .strategies import LOAD, MODES, PINGPONG, Strategy
 
 SCHEMA = "rxtune.bench/1"
 
@@ -54,13 +54,18 @@ class Options:
     device: DeviceSettings = field(default_factory=DeviceSettings)
     interface: str | None = None   # real-interface mode: local device ...
     peer: str | None = None        # ... and the peer running `rxtune reflect`
+    mode: str = PINGPONG
+    rate_pps: int = 0              # load mode: the offered rate
+    flows: int = 1
+    rcvbuf: int | None = None      # throughput/load: SO_RCVBUF of the receiving socket
 
     def validate(self) -> None:
         if not 0.2 <= self.duration_s <= 3600:
             raise InvalidValue(f"duration {self.duration_s} s is out of range", "0.2..3600 s")
-        if not pingpong._engine.MIN_MESSAGE <= self.message_size <= 1472:
+        low = pingpong._engine.MIN_MESSAGE if self.mode == PINGPONG else 18
+        if not low <= self.message_size <= 1472:
             raise InvalidValue(f"message size {self.message_size} is out of range",
-                               f"{pingpong._engine.MIN_MESSAGE}..1472 bytes")
+                               f"{low}..1472 bytes")
         veth.configuration(self.testbed)
         if (self.interface is None) != (self.peer is None):
             raise InvalidValue("--interface and --peer go together", "both, or neither")
@@ -68,6 +73,22 @@ class Options:
             get(name, Scope.DEVICE).check(value)
         for name, value in self.device.napi().items():
             get(name, Scope.NAPI).check(value)
+        if self.mode not in MODES:
+            raise InvalidValue(f"unknown mode '{self.mode}'", MODES)
+        if self.mode == LOAD and not 1 <= self.rate_pps <= load.MAX_RATE:
+            raise InvalidValue(f"--rate {self.rate_pps} for --mode load",
+                               f"1..{load.MAX_RATE} packets/s")
+        if self.mode != LOAD and self.rate_pps:
+            raise InvalidValue("--rate goes with --mode load", "--mode load --rate PPS")
+        if self.rcvbuf is not None and not 1024 <= self.rcvbuf <= 2**30:
+            raise InvalidValue(f"--rcvbuf {self.rcvbuf}", "1024..1073741824 bytes")
+        if not 1 <= self.flows <= 64:
+            raise InvalidValue(f"--flows {self.flows} is out of range", "1..64")
+        if self.mode != PINGPONG and self.message_size < 18:
+            raise InvalidValue(f"message size {self.message_size}", "18..1472 bytes")
+        if self.mode != PINGPONG and self.interface:
+            raise InvalidValue("--mode throughput and load run on the testbed",
+                               "the testbed (no --interface), or --mode pingpong")
 
 
 @dataclass(frozen=True)
@@ -136,7 +157,7 @@ def unsupported_row(strategy: Strategy, reason: str) -> dict[str, Any]:
 def diagnose(result: dict[str, Any], strategy: Strategy, options: Options) -> list[str]:
     """What a reader must know to trust (or distrust) a row, from its own counters."""
     notes = []
-    if not result["napi_id"]:
+    if not result["napi_id"] and strategy.kind in ("socket", "io_uring"):
         notes.append("NAPI id 0: packets did not come through a NAPI, so busy polling "
                      "had nothing to poll")
     if strategy.expects_busy_poll and result["napi_id"] and not result["busy_poll_rx_packets"]:
@@ -145,8 +166,22 @@ def diagnose(result: dict[str, Any], strategy: Strategy, options: Options) -> li
             and veth.configuration(options.testbed).udp_gro_forwarding):
         notes.append("UDP GRO forwarding holds each datagram until the NAPI poll completes: "
                      "a busy poller waits out its window (see testbed B)")
-    if result["packets"]["lost"]:
-        notes.append(f"{result['packets']['lost']} round trips got no echo within the timeout")
+    lost = result["packets"]["lost"]
+    if lost and options.mode == PINGPONG:
+        notes.append(f"{lost} round trips got no echo within the timeout")
+    elif lost:
+        drops = {k: v for k, v in result["drops"].items() if v}
+        notes.append(f"{lost} packets lost; counted drops: "
+                     + (", ".join(f"{k} {v}" for k, v in drops.items()) or "none (in flight "
+                        "at the end, or dropped where no counter sees it)"))
+    if strategy.kind == "tpacket" and options.mode == LOAD:
+        notes.append("TPACKET_V3 hands a block over when it fills or its 1 ms timeout "
+                     "expires: at low rates that timeout, not the wakeup, sets the latency")
+    if strategy.kind == "af_xdp":
+        notes.append("AF_XDP in copy mode on veth: no NAPI id (since 6.13 only zero-copy "
+                     "sockets get one), so busy-poll options would do nothing here")
+    if strategy.kind == "io_uring" and options.mode == LOAD:
+        notes.append("io_uring recv carries no RX timestamp: no split of the latency")
     return notes
 
 
@@ -203,14 +238,16 @@ def run(options: Options, progress: Progress | None = None) -> dict[str, Any]:
                 "knobs": _snapshot(sides), "recovered": {"restored": restored,
                                                          "removed_namespaces": removed},
             }
-            settings = pingpong.Settings(options.duration_s, options.message_size)
+            metadata["mode"] = options.mode
+            metadata["rate_pps"] = options.rate_pps or None
+            metadata["flows"] = options.flows
             for index, strategy in enumerate(options.strategies):
                 if progress:
                     progress(index, len(options.strategies), strategy)
                 mark = changes.mark()
                 try:
                     _apply(changes, sides, {}, strategy.napi, strategy.sysctls)
-                    result = pingpong.run(strategy, sides.client, sides.reflector, settings)
+                    result = _measure(strategy, options, sides)
                     result["notes"] = diagnose(result, strategy, options)
                     runs.append(result)
                 except (Unsupported, NotPermitted) as error:
@@ -220,4 +257,14 @@ def run(options: Options, progress: Progress | None = None) -> dict[str, Any]:
         if progress:
             progress(len(options.strategies), len(options.strategies), options.strategies[-1])
         metadata["elapsed_s"] = round(time.time() - started, 1)
-        return {"schema": SCHEMA, "mode": "pingpong", "metadata": metadata, "runs": runs}
+        return {"schema": SCHEMA, "mode": options.mode, "metadata": metadata, "runs": runs}
+
+
+def _measure(strategy: Strategy, options: Options, sides: Sides) -> dict[str, Any]:
+    if options.mode == PINGPONG:
+        return pingpong.run(strategy, sides.client, sides.reflector,
+                            pingpong.Settings(options.duration_s, options.message_size))
+    (_, sender_dev), (_, receiver_dev) = sides.devices
+    return load.run(strategy, sides.client, sides.reflector, sender_dev, receiver_dev,
+                    load.LoadSettings(options.mode, options.duration_s, options.message_size,
+                                      options.rate_pps, options.flows, options.rcvbuf))

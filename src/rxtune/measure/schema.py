@@ -22,11 +22,10 @@ _RUN = {
                     "required": ["sent", "received", "lost", "reordered"],
                     "properties": {k: {"type": "integer", "minimum": 0}
                                    for k in ("sent", "received", "lost", "reordered")}},
-        "rate": {"type": "object", "required": ["round_trips_per_s"]},
+        "rate": {"type": "object"},
         "cost": {"type": "object",
                  "required": ["ctx_voluntary", "ctx_involuntary", "cpu_user_ns", "cpu_system_ns",
-                              "cpu_ns_per_packet", "ctx_per_packet", "hardirqs",
-                              "net_rx_softirqs"]},
+                              "cpu_ns_per_packet", "hardirqs", "net_rx_softirqs"]},
         "cpus": {"type": "array", "items": {
             "type": "object",
             "required": ["cpu", "hardirqs", "net_rx_softirqs", "user_ns", "system_ns",
@@ -36,9 +35,22 @@ _RUN = {
         "notes": {"type": "array", "items": {"type": "string"}},
     },
     "if": {"properties": {"unsupported": {"type": "null"}}},
-    "then": {"required": ["latency_ns", "rtt_ns", "split_ns", "packets", "rate", "cost", "cpus",
-                          "napi_id", "busy_poll_rx_packets", "notes"]},
+    "then": {"required": ["packets", "rate", "cost", "cpus", "napi_id", "busy_poll_rx_packets",
+                          "notes"]},
 }
+
+_PINGPONG_RUN = {"if": {"properties": {"unsupported": {"type": "null"}}},
+                 "then": {"required": ["latency_ns", "rtt_ns", "split_ns"],
+                          "properties": {"rate": {"required": ["round_trips_per_s"]}}}}
+_LOAD_RUN = {"if": {"properties": {"unsupported": {"type": "null"}}},
+             "then": {"required": ["latency_ns", "split_ns", "drops", "offered_pps"],
+                      "properties": {"rate": {"required": ["sent_pps", "received_pps"]}}}}
+_THROUGHPUT_RUN = {"if": {"properties": {"unsupported": {"type": "null"}}},
+                   "then": {"required": ["drops"],
+                            "properties": {"drops": {
+                                "type": "object",
+                                "required": ["sender", "socket_buffer", "softnet_backlog",
+                                             "ring", "device"]}}}}
 
 BENCH_SCHEMA = {
     "$schema": "https://json-schema.org/draft/2020-12/schema",
@@ -53,4 +65,10 @@ BENCH_SCHEMA = {
                                   "knobs"]},
         "runs": {"type": "array", "items": _RUN},
     },
+    "allOf": [
+        {"if": {"properties": {"mode": {"const": mode}}},
+         "then": {"properties": {"runs": {"items": rule}}}}
+        for mode, rule in (("pingpong", _PINGPONG_RUN), ("load", _LOAD_RUN),
+                           ("throughput", _THROUGHPUT_RUN))
+    ],
 }

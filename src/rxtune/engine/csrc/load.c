@@ -1,0 +1,214 @@
+#include "load.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <arpa/inet.h>
+#include <netinet/ip.h>
+#include <netinet/udp.h>
+#include <net/ethernet.h>
+
+#define MAX_BATCH 256
+#define LATE_NS 10000
+#define SLICE_MS 100
+
+int rxt_send_load(const int *fds, int nfds, size_t message_size, uint64_t rate_pps,
+                  int64_t duration_ns, int batch, struct rxt_send_stats *out)
+{
+    static char bufs[MAX_BATCH][2048];
+    struct mmsghdr msgs[MAX_BATCH];
+    struct iovec iovs[MAX_BATCH];
+    if (batch < 1 || batch > MAX_BATCH || message_size < sizeof(struct rxt_load_payload) ||
+        message_size > sizeof(bufs[0]) || nfds < 1)
+        return -EINVAL;
+    memset(out, 0, sizeof(*out));
+    memset(msgs, 0, sizeof(msgs));
+    for (int i = 0; i < batch; i++) {
+        memset(bufs[i], 0x5a, message_size);
+        iovs[i].iov_base = bufs[i];
+        iovs[i].iov_len = message_size;
+        msgs[i].msg_hdr.msg_iov = &iovs[i];
+        msgs[i].msg_hdr.msg_iovlen = 1;
+    }
+    int64_t start = rxt_now(CLOCK_MONOTONIC), end = start + duration_ns;
+    uint64_t seq = 0;
+    int flow = 0;
+    double interval = rate_pps ? 1e9 / (double)rate_pps : 0;
+    int per_call = rate_pps ? 1 : batch;
+    for (;;) {
+        int64_t now = rxt_now(CLOCK_MONOTONIC);
+        if (now >= end)
+            break;
+        if (rate_pps) { /* open loop: each packet has its slot, whatever the receiver does */
+            int64_t slot = start + (int64_t)(seq * interval);
+            if (slot >= end)
+                break;
+            while ((now = rxt_now(CLOCK_MONOTONIC)) < slot)
+                ;
+            if (now - slot > LATE_NS)
+                out->late++;
+        }
+        for (int i = 0; i < per_call; i++) {
+            struct rxt_load_payload head = {.seq = seq + (uint64_t)i, .send_mono_ns = now};
+            memcpy(bufs[i], &head, sizeof(head));
+        }
+        int sent = sendmmsg(fds[flow], msgs, (unsigned)per_call, 0);
+        flow = (flow + 1) % nfds;
+        if (sent < 0) {
+            out->errors += (uint64_t)per_call; /* ENOBUFS, EAGAIN: dropped at the sender */
+            seq += (uint64_t)per_call;
+            continue;
+        }
+        out->sent += (uint64_t)sent;
+        out->errors += (uint64_t)(per_call - sent);
+        seq += (uint64_t)per_call;
+    }
+    out->elapsed_ns = rxt_now(CLOCK_MONOTONIC) - start;
+    return 0;
+}
+
+void rxt_record_packet(struct rxt_rx_record *rec, struct rxt_rx_stats *st, const char *payload,
+                       size_t len, int64_t app_mono, int64_t kstamp_real)
+{
+    if (len < sizeof(struct rxt_load_payload)) {
+        st->foreign++;
+        return;
+    }
+    struct rxt_load_payload head;
+    memcpy(&head, payload, sizeof(head));
+    if (head.seq < rec->seen_bits) {
+        uint8_t bit = (uint8_t)(1u << (head.seq & 7));
+        if (rec->seen[head.seq >> 3] & bit) {
+            st->duplicates++;
+            return;
+        }
+        rec->seen[head.seq >> 3] |= bit;
+    }
+    if (head.seq + 1 < st->highest_seq)
+        st->reordered++;
+    else
+        st->highest_seq = head.seq + 1;
+    if (st->packets < rec->capacity && rec->latency) {
+        size_t i = st->packets;
+        rec->latency[i] = app_mono - head.send_mono_ns;
+        if (kstamp_real > 0) {
+            int64_t kmono = kstamp_real - rec->real_minus_mono;
+            rec->to_kernel[i] = kmono - head.send_mono_ns;
+            rec->kernel_to_app[i] = app_mono - kmono;
+        } else {
+            rec->to_kernel[i] = rec->kernel_to_app[i] = -1;
+        }
+    }
+    st->packets++;
+}
+
+const char *rxt_udp_payload(const struct rxt_rx_record *rec, const char *frame, size_t len,
+                            size_t *payload_len)
+{
+    if (len < sizeof(struct ether_header) + sizeof(struct iphdr) + sizeof(struct udphdr))
+        return NULL;
+    const struct ether_header *eth = (const struct ether_header *)frame;
+    if (eth->ether_type != htons(ETHERTYPE_IP))
+        return NULL;
+    const struct iphdr *ip = (const struct iphdr *)(frame + sizeof(*eth));
+    size_t ihl = (size_t)ip->ihl * 4;
+    if (ip->protocol != IPPROTO_UDP || ihl < sizeof(*ip) || len < sizeof(*eth) + ihl + 8)
+        return NULL;
+    const struct udphdr *udp = (const struct udphdr *)(frame + sizeof(*eth) + ihl);
+    if (ntohs(udp->dest) != rec->port)
+        return NULL;
+    size_t udp_len = ntohs(udp->len);
+    size_t offset = sizeof(*eth) + ihl + sizeof(*udp);
+    if (udp_len < sizeof(*udp) || offset + udp_len - sizeof(*udp) > len)
+        return NULL;
+    *payload_len = udp_len - sizeof(*udp);
+    return frame + offset;
+}
+
+/* cmsgs of one message: the RX software stamp and the socket's drop counter */
+static int64_t scan_cmsgs(struct msghdr *msg, struct rxt_rx_stats *st)
+{
+    int64_t stamp = -1;
+    for (struct cmsghdr *c = CMSG_FIRSTHDR(msg); c; c = CMSG_NXTHDR(msg, c)) {
+        if (c->cmsg_level != SOL_SOCKET)
+            continue;
+        if (c->cmsg_type == SO_TIMESTAMPNS) {
+            struct timespec ts;
+            memcpy(&ts, CMSG_DATA(c), sizeof(ts));
+            stamp = (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+        } else if (c->cmsg_type == SO_RXQ_OVFL) {
+            uint32_t dropped;
+            memcpy(&dropped, CMSG_DATA(c), sizeof(dropped));
+            if (dropped > st->socket_overflows)
+                st->socket_overflows = dropped;
+        }
+    }
+    return stamp;
+}
+
+static int wait_readable(int fd, int epfd, enum rxt_wait wait)
+{
+    if (wait == RXT_WAIT_POLL) {
+        struct pollfd p = {.fd = fd, .events = POLLIN};
+        return poll(&p, 1, SLICE_MS);
+    }
+    if (wait == RXT_WAIT_EPOLL) {
+        struct epoll_event ev;
+        return epoll_wait(epfd, &ev, 1, SLICE_MS);
+    }
+    return 1;
+}
+
+int rxt_rx_socket(int fd, int epfd, enum rxt_wait wait, int batch, int64_t deadline_ns,
+                  struct rxt_rx_record *rec, struct rxt_rx_stats *st)
+{
+    static char bufs[MAX_BATCH][2048];
+    static char controls[MAX_BATCH][128];
+    struct mmsghdr msgs[MAX_BATCH];
+    struct iovec iovs[MAX_BATCH];
+    if (batch < 1 || batch > MAX_BATCH)
+        return -EINVAL;
+    memset(st, 0, sizeof(*st));
+    unsigned spins = 0;
+    int flags = wait == RXT_WAIT_BLOCK ? MSG_WAITFORONE : MSG_DONTWAIT;
+    for (;;) {
+        if ((wait != RXT_WAIT_SPIN || (++spins & 0x3ff) == 0) &&
+            rxt_now(CLOCK_MONOTONIC) > deadline_ns)
+            return 0;
+        int ready = wait_readable(fd, epfd, wait);
+        if (ready < 0 && errno != EINTR)
+            return -errno;
+        if (ready <= 0)
+            continue;
+        for (int i = 0; i < batch; i++) {
+            iovs[i].iov_base = bufs[i];
+            iovs[i].iov_len = sizeof(bufs[i]);
+            memset(&msgs[i].msg_hdr, 0, sizeof(msgs[i].msg_hdr));
+            msgs[i].msg_hdr.msg_iov = &iovs[i];
+            msgs[i].msg_hdr.msg_iovlen = 1;
+            msgs[i].msg_hdr.msg_control = controls[i];
+            msgs[i].msg_hdr.msg_controllen = sizeof(controls[i]);
+        }
+        int got;
+        if (batch == 1) {
+            ssize_t n = recvmsg(fd, &msgs[0].msg_hdr, wait == RXT_WAIT_BLOCK ? 0 : MSG_DONTWAIT);
+            got = n < 0 ? -1 : 1;
+            if (n >= 0)
+                msgs[0].msg_len = (unsigned)n;
+        } else {
+            got = recvmmsg(fd, msgs, (unsigned)batch, flags, NULL);
+        }
+        if (got < 0) {
+            if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
+                continue;
+            return -errno;
+        }
+        st->calls++;
+        int64_t app = rxt_now(CLOCK_MONOTONIC);
+        for (int i = 0; i < got; i++) {
+            int64_t stamp = scan_cmsgs(&msgs[i].msg_hdr, st);
+            rxt_record_packet(rec, st, bufs[i], msgs[i].msg_len, app, stamp);
+        }
+    }
+}

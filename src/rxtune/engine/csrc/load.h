@@ -1,0 +1,63 @@
+/* Loads and high-rate receivers: a paced or flooding sender, and receive loops for every
+ * strategy (socket recvmsg/recvmmsg, io_uring, TPACKET_V3, AF_XDP), all recording into the
+ * same per-packet record. */
+#ifndef RXTUNE_LOAD_H
+#define RXTUNE_LOAD_H
+
+#include "common.h"
+#include <stddef.h>
+
+/* The load's payload: seq and send time, 16 bytes, so an 18-byte payload carries it. */
+struct rxt_load_payload {
+    uint64_t seq;
+    int64_t send_mono_ns;
+};
+
+struct rxt_send_stats {
+    uint64_t sent, errors, late; /* late: a paced packet left more than 10 µs behind its slot */
+    int64_t elapsed_ns;
+};
+
+/* fds: one connected UDP socket per flow. rate 0 floods with sendmmsg batches. */
+int rxt_send_load(const int *fds, int nfds, size_t message_size, uint64_t rate_pps,
+                  int64_t duration_ns, int batch, struct rxt_send_stats *out);
+
+struct rxt_rx_stats {
+    uint64_t packets, calls, duplicates, reordered, foreign, highest_seq, ring_drops;
+    uint64_t socket_overflows; /* SO_RXQ_OVFL: the kernel's drop counter of the socket */
+};
+
+/* Per-packet figures in arrival order (NULL arrays: count only), and a bitmap of seen
+ * sequence numbers for duplicates. Kernel stamps are CLOCK_REALTIME; real_minus_mono turns
+ * them into CLOCK_MONOTONIC, the sender's clock. */
+struct rxt_rx_record {
+    int64_t *latency, *to_kernel, *kernel_to_app;
+    size_t capacity;
+    uint8_t *seen;
+    uint64_t seen_bits;
+    int64_t real_minus_mono;
+    uint16_t port; /* raw receivers (TPACKET, AF_XDP): only UDP to this port counts */
+};
+
+void rxt_record_packet(struct rxt_rx_record *rec, struct rxt_rx_stats *st, const char *payload,
+                       size_t len, int64_t app_mono, int64_t kstamp_real);
+/* For raw frames: find the UDP payload of an IPv4 frame to rec->port; NULL if not ours. */
+const char *rxt_udp_payload(const struct rxt_rx_record *rec, const char *frame, size_t len,
+                            size_t *payload_len);
+
+/* Socket receive: batch 1 is recvmsg, more is recvmmsg. */
+int rxt_rx_socket(int fd, int epfd, enum rxt_wait wait, int batch, int64_t deadline_ns,
+                  struct rxt_rx_record *rec, struct rxt_rx_stats *st);
+
+/* io_uring multishot receive with a provided buffer ring; napi_busy_poll_us > 0 registers
+ * NAPI busy polling (IORING_REGISTER_NAPI, 6.9). Returns -errno; -EOPNOTSUPP etc. when the
+ * kernel lacks a piece. */
+int rxt_rx_uring(int fd, unsigned entries, unsigned buffers, size_t buffer_size,
+                 unsigned napi_busy_poll_us, int prefer_busy_poll, int64_t deadline_ns,
+                 struct rxt_rx_record *rec, struct rxt_rx_stats *st);
+
+/* TPACKET_V3 ring on a bound AF_PACKET socket. */
+int rxt_rx_tpacket(int fd, unsigned block_size, unsigned block_count, unsigned timeout_ms,
+                   int64_t deadline_ns, struct rxt_rx_record *rec, struct rxt_rx_stats *st);
+
+#endif

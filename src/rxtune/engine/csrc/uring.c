@@ -1,0 +1,206 @@
+/* io_uring multishot receive with a provided buffer ring, by raw syscalls (no liburing:
+ * Debian 12's predates NAPI). With NAPI registered, waiting for completions busy polls the
+ * device's NAPI instead of sleeping. */
+#include "load.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+#include <linux/io_uring.h>
+
+/* include/uapi/linux/io_uring.h, 6.9: newer than Debian 12's headers */
+#define RXT_IORING_REGISTER_NAPI 27
+struct rxt_io_uring_napi {
+    uint32_t busy_poll_to;
+    uint8_t prefer_busy_poll;
+    uint8_t opcode; /* 6.15: 0 = register with dynamic tracking, as before */
+    uint8_t pad[2];
+    uint32_t op_param;
+    uint32_t resv;
+};
+
+#define BUFFER_GROUP 7
+#define WAIT_SLICE_NS 100000000LL
+
+struct ring {
+    int fd;
+    unsigned *sq_head, *sq_tail, *sq_mask, *sq_array;
+    unsigned *cq_head, *cq_tail, *cq_mask;
+    struct io_uring_cqe *cqes;
+    struct io_uring_sqe *sqes;
+    void *sq_map, *cq_map;
+    size_t sq_map_len, cq_map_len, sqes_len;
+};
+
+static int uring_setup(struct ring *r, unsigned entries)
+{
+    struct io_uring_params p;
+    memset(&p, 0, sizeof(p));
+    memset(r, 0, sizeof(*r));
+    r->fd = (int)syscall(__NR_io_uring_setup, entries, &p);
+    if (r->fd < 0)
+        return -errno;
+    r->sq_map_len = p.sq_off.array + p.sq_entries * sizeof(unsigned);
+    r->cq_map_len = p.cq_off.cqes + p.cq_entries * sizeof(struct io_uring_cqe);
+    if (p.features & IORING_FEAT_SINGLE_MMAP) {
+        if (r->cq_map_len > r->sq_map_len)
+            r->sq_map_len = r->cq_map_len;
+        r->cq_map_len = 0;
+    }
+    r->sq_map = mmap(NULL, r->sq_map_len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE,
+                     r->fd, IORING_OFF_SQ_RING);
+    if (r->sq_map == MAP_FAILED)
+        return -errno;
+    r->cq_map = r->sq_map;
+    if (r->cq_map_len) {
+        r->cq_map = mmap(NULL, r->cq_map_len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE,
+                         r->fd, IORING_OFF_CQ_RING);
+        if (r->cq_map == MAP_FAILED)
+            return -errno;
+    }
+    r->sqes_len = p.sq_entries * sizeof(struct io_uring_sqe);
+    r->sqes = mmap(NULL, r->sqes_len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, r->fd,
+                   IORING_OFF_SQES);
+    if (r->sqes == MAP_FAILED)
+        return -errno;
+    char *sq = r->sq_map, *cq = r->cq_map;
+    r->sq_head = (unsigned *)(sq + p.sq_off.head);
+    r->sq_tail = (unsigned *)(sq + p.sq_off.tail);
+    r->sq_mask = (unsigned *)(sq + p.sq_off.ring_mask);
+    r->sq_array = (unsigned *)(sq + p.sq_off.array);
+    r->cq_head = (unsigned *)(cq + p.cq_off.head);
+    r->cq_tail = (unsigned *)(cq + p.cq_off.tail);
+    r->cq_mask = (unsigned *)(cq + p.cq_off.ring_mask);
+    r->cqes = (struct io_uring_cqe *)(cq + p.cq_off.cqes);
+    return 0;
+}
+
+static void uring_teardown(struct ring *r)
+{
+    if (r->sqes && r->sqes != MAP_FAILED)
+        munmap(r->sqes, r->sqes_len);
+    if (r->cq_map_len && r->cq_map && r->cq_map != MAP_FAILED)
+        munmap(r->cq_map, r->cq_map_len);
+    if (r->sq_map && r->sq_map != MAP_FAILED)
+        munmap(r->sq_map, r->sq_map_len);
+    if (r->fd >= 0)
+        close(r->fd);
+}
+
+static void arm_multishot_recv(struct ring *r, int fd)
+{
+    unsigned tail = *r->sq_tail, index = tail & *r->sq_mask;
+    struct io_uring_sqe *sqe = &r->sqes[index];
+    memset(sqe, 0, sizeof(*sqe));
+    sqe->opcode = IORING_OP_RECV;
+    sqe->fd = fd;
+    sqe->flags = IOSQE_BUFFER_SELECT;
+    sqe->buf_group = BUFFER_GROUP;
+    sqe->ioprio = IORING_RECV_MULTISHOT;
+    r->sq_array[index] = index;
+    __atomic_store_n(r->sq_tail, tail + 1, __ATOMIC_RELEASE);
+}
+
+int rxt_rx_uring(int fd, unsigned entries, unsigned buffers, size_t buffer_size,
+                 unsigned napi_busy_poll_us, int prefer_busy_poll, int64_t deadline_ns,
+                 struct rxt_rx_record *rec, struct rxt_rx_stats *st)
+{
+    if (buffers == 0 || (buffers & (buffers - 1)) || buffers > 32768)
+        return -EINVAL;
+    memset(st, 0, sizeof(*st));
+    struct ring r;
+    int rc = uring_setup(&r, entries);
+    struct io_uring_buf_ring *br = MAP_FAILED;
+    char *data = NULL;
+    size_t br_len = buffers * sizeof(struct io_uring_buf);
+    if (rc < 0)
+        goto out;
+    br = mmap(NULL, br_len, PROT_READ | PROT_WRITE, MAP_ANONYMOUS | MAP_PRIVATE, -1, 0);
+    data = malloc(buffers * buffer_size);
+    if (br == MAP_FAILED || !data) {
+        rc = -ENOMEM;
+        goto out;
+    }
+    struct io_uring_buf_reg reg;
+    memset(&reg, 0, sizeof(reg));
+    reg.ring_addr = (uint64_t)(uintptr_t)br;
+    reg.ring_entries = buffers;
+    reg.bgid = BUFFER_GROUP;
+    if (syscall(__NR_io_uring_register, r.fd, IORING_REGISTER_PBUF_RING, &reg, 1) < 0) {
+        rc = -errno;
+        goto out;
+    }
+    for (unsigned i = 0; i < buffers; i++) {
+        br->bufs[i].addr = (uint64_t)(uintptr_t)(data + i * buffer_size);
+        br->bufs[i].len = (uint32_t)buffer_size;
+        br->bufs[i].bid = (uint16_t)i;
+    }
+    uint16_t br_tail = (uint16_t)buffers;
+    __atomic_store_n(&br->tail, br_tail, __ATOMIC_RELEASE);
+    if (napi_busy_poll_us) {
+        struct rxt_io_uring_napi napi = {.busy_poll_to = napi_busy_poll_us,
+                                         .prefer_busy_poll = (uint8_t)prefer_busy_poll};
+        if (syscall(__NR_io_uring_register, r.fd, RXT_IORING_REGISTER_NAPI, &napi, 1) < 0) {
+            rc = -errno;
+            goto out;
+        }
+    }
+    arm_multishot_recv(&r, fd);
+    unsigned to_submit = 1;
+    for (;;) {
+        int64_t now = rxt_now(CLOCK_MONOTONIC);
+        if (now > deadline_ns)
+            break;
+        int64_t slice = deadline_ns - now < WAIT_SLICE_NS ? deadline_ns - now : WAIT_SLICE_NS;
+        struct __kernel_timespec ts = {.tv_sec = slice / 1000000000LL, .tv_nsec = slice % 1000000000LL};
+        struct io_uring_getevents_arg arg = {.ts = (uint64_t)(uintptr_t)&ts};
+        long entered = syscall(__NR_io_uring_enter, r.fd, to_submit, 1,
+                               IORING_ENTER_GETEVENTS | IORING_ENTER_EXT_ARG, &arg, sizeof(arg));
+        if (entered < 0 && errno != ETIME && errno != EINTR && errno != EBUSY) {
+            rc = -errno;
+            goto out;
+        }
+        if (entered >= 0)
+            to_submit = 0;
+        st->calls++;
+        unsigned head = *r.cq_head, tail = __atomic_load_n(r.cq_tail, __ATOMIC_ACQUIRE);
+        int64_t app = rxt_now(CLOCK_MONOTONIC);
+        int rearm = 0;
+        for (; head != tail; head++) {
+            struct io_uring_cqe *cqe = &r.cqes[head & *r.cq_mask];
+            if (cqe->res < 0) {
+                if (cqe->res != -ENOBUFS) {
+                    rc = cqe->res;
+                    goto out;
+                }
+                st->ring_drops++; /* buffers ran out: the multishot request ended */
+            } else if (cqe->flags & IORING_CQE_F_BUFFER) {
+                unsigned bid = cqe->flags >> IORING_CQE_BUFFER_SHIFT;
+                rxt_record_packet(rec, st, data + bid * buffer_size, (size_t)cqe->res, app, -1);
+                struct io_uring_buf *b = &br->bufs[br_tail & (buffers - 1)];
+                b->addr = (uint64_t)(uintptr_t)(data + bid * buffer_size);
+                b->len = (uint32_t)buffer_size;
+                b->bid = (uint16_t)bid;
+                br_tail++;
+            }
+            if (!(cqe->flags & IORING_CQE_F_MORE))
+                rearm = 1;
+        }
+        __atomic_store_n(&br->tail, br_tail, __ATOMIC_RELEASE);
+        __atomic_store_n(r.cq_head, head, __ATOMIC_RELEASE);
+        if (rearm) {
+            arm_multishot_recv(&r, fd);
+            to_submit = 1;
+        }
+    }
+    rc = 0;
+out:
+    uring_teardown(&r);
+    if (br != MAP_FAILED)
+        munmap(br, br_len);
+    free(data);
+    return rc;
+}

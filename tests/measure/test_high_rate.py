@@ -1,0 +1,105 @@
+"""Throughput and load modes on the testbed: every strategy gets every packet of a paced
+run, drops are found where they happen, XDP leaves nothing attached."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import jsonschema
+import pytest
+from pyroute2 import IPRoute
+
+from rxtune.host import call_in_netns
+from rxtune.measure import bench, load
+from rxtune.measure.pingpong import Endpoint
+from rxtune.measure.schema import BENCH_SCHEMA
+from rxtune.measure.strategies import HIGH_RATE_NAMES, select
+from rxtune.testbed import veth
+
+pytestmark = pytest.mark.root
+
+
+def ours() -> list[str]:
+    return [n for n in veth.netns.listnetns() if n.startswith(veth.PREFIX)]
+
+
+@pytest.fixture(autouse=True)
+def host_left_as_found():
+    namespaces = ours()
+    yield
+    assert ours() == namespaces
+
+
+def test_every_strategy_receives_every_packet_of_a_paced_run():
+    result = bench.run(bench.Options(select(None, [50], "load"), duration_s=0.3, mode="load",
+                                     rate_pps=10_000, message_size=18))
+    jsonschema.validate(result, BENCH_SCHEMA)
+    assert [r["strategy"] for r in result["runs"]] == list(HIGH_RATE_NAMES)
+    for run in result["runs"]:
+        assert run["unsupported"] is None, run
+        packets = run["packets"]
+        assert packets["sent"] > 2000, run["label"]
+        assert packets["received"] == packets["sent"], run["label"]
+        assert packets["duplicates"] == 0 and packets["foreign"] >= 0
+        assert run["latency_ns"]["count"] == packets["received"]
+        assert run["cost"]["packets_per_call"] >= 1
+    by_name = {r["strategy"]: r for r in result["runs"]}
+    assert by_name["io_uring_napi"]["busy_poll_rx_packets"] > 0
+    assert by_name["io_uring"]["busy_poll_rx_packets"] == 0
+    # a TPACKET block waits for its 1 ms timeout at this rate; a spinning socket does not
+    assert by_name["tpacket_v3"]["latency_ns"]["p50"] > 5 * by_name["spin"]["latency_ns"]["p50"]
+
+
+def test_drops_are_found_at_the_socket_when_the_receiver_cannot_keep_up():
+    result = bench.run(bench.Options(select(["blocking"], [50], "throughput"), duration_s=0.5,
+                                     mode="throughput", rcvbuf=1024))
+    (run,) = result["runs"]
+    assert run["packets"]["lost"] > 0
+    assert run["drops"]["socket_buffer"] > 0
+    # the socket's own counter (SO_RXQ_OVFL) agrees with the namespace's RcvbufErrors
+    assert run["drops"]["socket_overflow_counter"] == run["drops"]["socket_buffer"]
+    accounted = sum(v for k, v in run["drops"].items() if k != "socket_overflow_counter")
+    assert accounted <= run["packets"]["lost"] + run["packets"]["received"]
+
+
+def _xdp_attached(netns: str, dev: str) -> bool:
+    def attached() -> bool:
+        with IPRoute() as ipr:
+            link = ipr.get_links(ipr.link_lookup(ifname=dev)[0])[0]
+            xdp = link.get_attr("IFLA_XDP")
+            return bool(xdp and xdp.get_attr("IFLA_XDP_PROG_ID"))
+    return call_in_netns(netns, attached)
+
+
+def test_xdp_program_is_detached_after_a_run_and_after_a_failure(monkeypatch):
+    with veth.testbed(veth.configuration("A")) as bed:
+        tx = Endpoint(bed.sender.netns, bed.sender.address, bed.cpus[0])
+        rx = Endpoint(bed.receiver.netns, bed.receiver.address, bed.cpus[1])
+        settings = load.LoadSettings("load", 0.3, 64, 5000)
+        (xdp,) = select(["af_xdp"], [50], "load")
+        record = load.run(xdp, tx, rx, "tx0", "rx0", settings)
+        assert record["packets"]["received"] == record["packets"]["sent"] > 0
+        assert not _xdp_attached(bed.receiver.netns, "rx0")
+
+        def broken_socket(*args):
+            raise OSError(95, "Operation not supported")
+        monkeypatch.setattr(load._engine, "xsk_open", broken_socket)
+        with pytest.raises(Exception, match="AF_XDP socket on rx0: Operation not supported"):
+            load.run(xdp, tx, rx, "tx0", "rx0", settings)
+        assert not _xdp_attached(bed.receiver.netns, "rx0")
+
+
+def test_a_strategy_the_kernel_refuses_keeps_its_row_with_the_reason():
+    knob = Path("/proc/sys/kernel/io_uring_disabled")
+    if not knob.exists():
+        pytest.skip("this kernel has no kernel.io_uring_disabled to refuse io_uring with")
+    before = knob.read_text()
+    knob.write_text("2")
+    try:
+        result = bench.run(bench.Options(select(["io_uring", "recvmmsg"], [50], "load"),
+                                         duration_s=0.3, mode="load", rate_pps=5000))
+    finally:
+        knob.write_text(before)
+    uring, mmsg = result["runs"]
+    assert "io_uring" in uring["unsupported"] and "io_uring_disabled" in uring["unsupported"]
+    assert mmsg["unsupported"] is None and mmsg["packets"]["received"] == mmsg["packets"]["sent"]
+    jsonschema.validate(result, BENCH_SCHEMA)
