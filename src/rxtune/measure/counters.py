@@ -48,21 +48,25 @@ class ThreadSnapshot:
     involuntary: int
     user_ns: int
     system_ns: int
+    runtime_ns: int
 
 
 def thread_snapshot() -> ThreadSnapshot:
-    """This thread's context switches (/proc/thread-self/status) and CPU time."""
+    """This thread's context switches (/proc/thread-self/status), its CPU time as the
+    scheduler counts it (schedstat, ns) and the user/system split (getrusage)."""
     status = procfs.parse_task_status(Path("/proc/thread-self/status").read_text())
+    runtime = int(Path("/proc/thread-self/schedstat").read_text().split()[0])
     usage = resource.getrusage(resource.RUSAGE_THREAD)
     return ThreadSnapshot(status["voluntary_ctxt_switches"], status["nonvoluntary_ctxt_switches"],
-                          int(usage.ru_utime * 1e9), int(usage.ru_stime * 1e9))
+                          int(usage.ru_utime * 1e9), int(usage.ru_stime * 1e9), runtime)
 
 
 def thread_delta(before: ThreadSnapshot, after: ThreadSnapshot) -> dict[str, int]:
     return {"ctx_voluntary": after.voluntary - before.voluntary,
             "ctx_involuntary": after.involuntary - before.involuntary,
             "cpu_user_ns": after.user_ns - before.user_ns,
-            "cpu_system_ns": after.system_ns - before.system_ns}
+            "cpu_system_ns": after.system_ns - before.system_ns,
+            "cpu_ns": after.runtime_ns - before.runtime_ns}
 
 
 NETNS_COUNTERS = (("TcpExt", "BusyPollRxPackets"), ("Udp", "RcvbufErrors"), ("Udp", "InErrors"),

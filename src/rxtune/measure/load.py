@@ -256,7 +256,7 @@ def record(strategy: Strategy, settings: LoadSettings, sent: dict[str, Any],
     stats, thread = got["stats"], got["thread"]
     tap = strategy.kind == "tpacket"
     received = stats["packets"]
-    cpu_ns = thread["cpu_user_ns"] + thread["cpu_system_ns"]
+    cpu_ns = thread["cpu_ns"]
     hardirqs = sum(c["hardirqs"] for c in got["cpus"])
     net_rx = sum(c["net_rx_softirqs"] for c in got["cpus"])
     seconds = sent["elapsed_ns"] / 1e9 if sent["elapsed_ns"] else settings.duration_s

@@ -127,7 +127,7 @@ def record(strategy: Strategy, settings: Settings, client: dict[str, Any],
     receiver = reflector or client
     rx_packets = max(receiver["counts"]["received"], 1)
     thread = receiver["thread"]
-    cpu_ns = thread["cpu_user_ns"] + thread["cpu_system_ns"]
+    cpu_ns = thread["cpu_ns"]
     if reflector:
         latency = summarize(reflector["one_way"])
         split = {"to_kernel": summarize(reflector["to_kernel"]),
