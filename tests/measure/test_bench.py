@@ -160,3 +160,18 @@ def test_bad_options_change_nothing(args, message):
     out = subprocess.run([sys.executable, "-m", "rxtune", "bench", *args],
                          capture_output=True, text=True)
     assert out.returncode == 2 and message in out.stderr and "valid:" in out.stderr
+
+
+def test_advise_follows_from_a_saved_result(tmp_path):
+    saved = tmp_path / "result.json"
+    subprocess.run([sys.executable, "-m", "rxtune", "bench", "-s", "epoll,so_busy_poll",
+                    "-d", "0.3", "--save", str(saved)], check=True, capture_output=True)
+    out = subprocess.run([sys.executable, "-m", "rxtune", "advise", str(saved), "--goal",
+                          "latency", "--json"], capture_output=True, text=True, check=True)
+    advice = json.loads(out.stdout)
+    measured = {r["label"]: r for r in json.loads(saved.read_text())["runs"]}
+    chosen = measured[advice["strategy"]]
+    # the choice is the measured row with the lowest p99 (or the baseline, if within noise)
+    assert chosen["latency_ns"]["p99"] <= min(r["latency_ns"]["p99"] for r in measured.values()) \
+        or advice["strategy"] == "epoll"
+    assert advice["code"]

@@ -43,7 +43,7 @@ COLUMNS: dict[str, tuple[Any, Any, Any]] = {
     "kernel→app": (lambda r: r["split_ns"]["kernel_to_app"]["p50"], "low", _us),
     "RTT/s": (lambda r: r["rate"]["round_trips_per_s"], "high", lambda v: f"{v:,.0f}"),
     "ctx/pkt": (lambda r: r["cost"]["ctx_per_packet"], "low", lambda v: f"{v:.2f}"),
-    "CPU µs/pkt": (lambda r: r["cost"]["cpu_ns_per_packet"], "low", lambda v: f"{v / 1000:.1f}"),
+    "CPU %": (lambda r: r["cost"]["cpu_fraction"], "low", lambda v: f"{100 * v:.0f}"),
     "IRQ/kpkt": (lambda r: round(_per_kpkt(r, "hardirqs")), "low", str),
     "NET_RX/kpkt": (lambda r: round(_per_kpkt(r, "net_rx_softirqs")), "low", str),
     "NAPI": (lambda r: r["napi_id"], None, str),

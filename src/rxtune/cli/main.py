@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import typer
 
+from .advise import advise
 from .bench import bench
 from .cleanup import cleanup
 from .reflect import reflect
@@ -21,6 +22,7 @@ app.command()(tune)
 app.command()(revert)
 app.command()(confirm)
 app.command()(export)
+app.command()(advise)
 
 
 @app.callback()

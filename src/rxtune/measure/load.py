@@ -183,6 +183,7 @@ def _receive(ready: Callable[[], None], strategy: Strategy, me: Endpoint, dev: s
                   _device_drops(dev))
         ready()
         deadline = time.monotonic_ns() + int((START_ALLOWANCE_S + settings.duration_s + DRAIN_S) * 1e9)
+        started = time.monotonic_ns()
         try:
             stats = loop(deadline, arrays, seen, offset)
         except OSError as error:  # the kernel refused a piece of the strategy
@@ -193,6 +194,7 @@ def _receive(ready: Callable[[], None], strategy: Strategy, me: Endpoint, dev: s
                  _device_drops(dev))
         received = min(stats["packets"], capacity)
         return {"stats": stats, "napi_id": receiver.napi_id(),
+                "loop_ns": time.monotonic_ns() - started,
                 "cpus": cpu_delta(before[0], after[0]),
                 "netns": netns_delta(before[1], after[1]),
                 "thread": thread_delta(before[2], after[2]),
@@ -286,6 +288,7 @@ def record(strategy: Strategy, settings: LoadSettings, sent: dict[str, Any],
                   "device": sum(got["device_drops"].values()) + sum(sent["device_drops"].values())},
         **latency,
         "cost": {**thread, "cpu_ns_per_packet": round(cpu_ns / max(received, 1), 1),
+                 "cpu_fraction": round(cpu_ns / max(got["loop_ns"], 1), 3),
                  "ctx_per_kpkt": _per_k(thread["ctx_voluntary"] + thread["ctx_involuntary"], received),
                  "hardirqs_per_kpkt": _per_k(hardirqs, received),
                  "net_rx_softirqs_per_kpkt": _per_k(net_rx, received),

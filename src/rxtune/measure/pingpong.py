@@ -154,6 +154,9 @@ def record(strategy: Strategy, settings: Settings, client: dict[str, Any],
         "rate": {"round_trips_per_s": round(received / (client["elapsed_ns"] / 1e9), 1)
                  if client["elapsed_ns"] else 0.0},
         "cost": {**thread, "cpu_ns_per_packet": round(cpu_ns / rx_packets, 1),
+                 # of one core, over the measured interval: what a strategy costs whatever
+                 # the packet rate (a busy poller keeps its core whether packets come or not)
+                 "cpu_fraction": round(cpu_ns / max(client["elapsed_ns"], 1), 3),
                  "ctx_per_packet": round((thread["ctx_voluntary"] + thread["ctx_involuntary"])
                                          / rx_packets, 3),
                  "hardirqs": sum(c["hardirqs"] for c in client["cpus"]),

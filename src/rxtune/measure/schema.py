@@ -25,7 +25,8 @@ _RUN = {
         "rate": {"type": "object"},
         "cost": {"type": "object",
                  "required": ["ctx_voluntary", "ctx_involuntary", "cpu_user_ns", "cpu_system_ns",
-                              "cpu_ns_per_packet", "hardirqs", "net_rx_softirqs"]},
+                              "cpu_ns_per_packet", "cpu_fraction", "hardirqs",
+                              "net_rx_softirqs"]},
         "cpus": {"type": "array", "items": {
             "type": "object",
             "required": ["cpu", "hardirqs", "net_rx_softirqs", "user_ns", "system_ns",

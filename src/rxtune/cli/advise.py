@@ -1,0 +1,54 @@
+"""rxtune advise: what to do, from your own measurements."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.markup import escape
+from rich.panel import Panel
+
+from ..decide.advice import GOALS, advise as decide
+from ..errors import InvalidValue
+from ..measure import bench as bench_run
+from ..measure.strategies import select
+from .common import console, friendly_errors, print_json
+
+
+@friendly_errors
+def advise(
+    result: Optional[Path] = typer.Argument(None, metavar="[RESULT.json]",
+                                            help="a `rxtune bench --save` result (default: "
+                                                 "run a short ping-pong bench now)"),
+    goal: str = typer.Option("balanced", help=f"what to optimise: {', '.join(GOALS)}"),
+    dev: Optional[str] = typer.Option(None, "--dev", help="the device the commands are for"),
+    as_json: bool = typer.Option(False, "--json", help="print the advice as JSON"),
+) -> None:
+    """Recommend a receive strategy from measured figures, with the commands and code."""
+    if goal not in GOALS:
+        raise InvalidValue(f"unknown goal '{goal}'", GOALS)
+    if result:
+        try:
+            data = json.loads(result.read_text())
+        except (OSError, ValueError) as error:
+            raise InvalidValue(f"cannot read {result}: {error}",
+                               "a file written by `rxtune bench --save`") from None
+    else:
+        console.print("no result given: measuring (rxtune bench -d 1) ...")
+        data = bench_run.run(bench_run.Options(select(None, [50]), duration_s=1.0))
+    advice = decide(data, goal, dev)
+    if as_json:
+        print_json(advice.as_dict())
+        return
+    if advice.choice is None:
+        console.print("\n".join(advice.reasons))
+        return
+    body = "\n".join(f"• {escape(r)}" for r in advice.reasons)
+    if advice.warnings:
+        body += "\n\n[yellow]" + "\n".join(f"! {escape(w)}" for w in advice.warnings) + "[/]"
+    if advice.commands:
+        body += "\n\n[bold]On the host[/]\n" + "\n".join(escape(c) for c in advice.commands)
+    body += "\n\n[bold]In the program[/]\n" + escape(advice.code)
+    console.print(Panel(body, title=f"rxtune advise ({goal}, {advice.mode}): use "
+                                    f"{escape(advice.choice['label'])}", title_align="left"))

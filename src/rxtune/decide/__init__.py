@@ -1,0 +1,1 @@
+"""Decide: a recommendation that follows from measured figures, with the commands and code."""
