@@ -55,8 +55,9 @@ def test_drops_are_found_at_the_socket_when_the_receiver_cannot_keep_up():
     (run,) = result["runs"]
     assert run["packets"]["lost"] > 0
     assert run["drops"]["socket_buffer"] > 0
-    # the socket's own counter (SO_RXQ_OVFL) agrees with the namespace's RcvbufErrors
-    assert run["drops"]["socket_overflow_counter"] == run["drops"]["socket_buffer"]
+    # the socket's own counter (SO_RXQ_OVFL) comes with each received packet, so it has
+    # seen every drop up to the last packet read, and none after: at most RcvbufErrors
+    assert 0 < run["drops"]["socket_overflow_counter"] <= run["drops"]["socket_buffer"]
     accounted = sum(v for k, v in run["drops"].items() if k != "socket_overflow_counter")
     assert accounted <= run["packets"]["lost"] + run["packets"]["received"]
 

@@ -34,13 +34,16 @@ def _per_kpkt(run: dict[str, Any], key: str) -> float:
 
 
 # column -> (getter, better: "low" | "high" | None, format)
-COLUMNS: dict[str, tuple[Any, Any, Any]] = {
+_LATENCY: dict[str, tuple[Any, Any, Any]] = {
     "p50 µs": (lambda r: r["latency_ns"]["p50"], "low", _us),
     "p90": (lambda r: r["latency_ns"]["p90"], "low", _us),
     "p99": (lambda r: r["latency_ns"]["p99"], "low", _us),
     "p99.9": (lambda r: r["latency_ns"]["p999"], "low", _us),
     "→kernel": (lambda r: r["split_ns"]["to_kernel"]["p50"], "low", _us),
     "kernel→app": (lambda r: r["split_ns"]["kernel_to_app"]["p50"], "low", _us),
+}
+COLUMNS: dict[str, tuple[Any, Any, Any]] = {
+    **_LATENCY,
     "RTT/s": (lambda r: r["rate"]["round_trips_per_s"], "high", lambda v: f"{v:,.0f}"),
     "ctx/pkt": (lambda r: r["cost"]["ctx_per_packet"], "low", lambda v: f"{v:.2f}"),
     "CPU %": (lambda r: r["cost"]["cpu_fraction"], "low", lambda v: f"{100 * v:.0f}"),
@@ -70,12 +73,7 @@ THROUGHPUT_COLUMNS: dict[str, tuple[Any, Any, Any]] = {
     **_COST,
 }
 LOAD_COLUMNS: dict[str, tuple[Any, Any, Any]] = {
-    "p50 µs": (lambda r: r["latency_ns"]["p50"], "low", _us),
-    "p90": (lambda r: r["latency_ns"]["p90"], "low", _us),
-    "p99": (lambda r: r["latency_ns"]["p99"], "low", _us),
-    "p99.9": (lambda r: r["latency_ns"]["p999"], "low", _us),
-    "→kernel": (lambda r: r["split_ns"]["to_kernel"]["p50"], "low", _us),
-    "kernel→app": (lambda r: r["split_ns"]["kernel_to_app"]["p50"], "low", _us),
+    **_LATENCY,
     "lost": (lambda r: r["packets"]["lost"], "low", lambda v: f"{v:,}"),
     **_COST,
 }

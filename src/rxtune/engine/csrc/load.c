@@ -1,9 +1,7 @@
 #include "load.h"
 
 #include <errno.h>
-#include <poll.h>
 #include <string.h>
-#include <sys/epoll.h>
 #include <arpa/inet.h>
 #include <netinet/ip.h>
 #include <netinet/udp.h>
@@ -147,19 +145,6 @@ static int64_t scan_cmsgs(struct msghdr *msg, struct rxt_rx_stats *st)
     return stamp;
 }
 
-static int wait_readable(int fd, int epfd, enum rxt_wait wait)
-{
-    if (wait == RXT_WAIT_POLL) {
-        struct pollfd p = {.fd = fd, .events = POLLIN};
-        return poll(&p, 1, SLICE_MS);
-    }
-    if (wait == RXT_WAIT_EPOLL) {
-        struct epoll_event ev;
-        return epoll_wait(epfd, &ev, 1, SLICE_MS);
-    }
-    return 1;
-}
-
 int rxt_rx_socket(int fd, int epfd, enum rxt_wait wait, int batch, int64_t deadline_ns,
                   struct rxt_rx_record *rec, struct rxt_rx_stats *st)
 {
@@ -176,7 +161,7 @@ int rxt_rx_socket(int fd, int epfd, enum rxt_wait wait, int batch, int64_t deadl
         if ((wait != RXT_WAIT_SPIN || (++spins & 0x3ff) == 0) &&
             rxt_now(CLOCK_MONOTONIC) > deadline_ns)
             return 0;
-        int ready = wait_readable(fd, epfd, wait);
+        int ready = rxt_wait_readable(fd, epfd, wait, SLICE_MS);
         if (ready < 0 && errno != EINTR)
             return -errno;
         if (ready <= 0)

@@ -4,9 +4,7 @@
 #include "pingpong.h"
 
 #include <errno.h>
-#include <poll.h>
 #include <string.h>
-#include <sys/epoll.h>
 #include <linux/errqueue.h>
 
 #define POLL_SLICE_MS 100 /* how often a waiting loop looks at its deadline */
@@ -52,26 +50,13 @@ static ssize_t rx_one(int fd, int epfd, enum rxt_wait wait, struct rxt_rx *rx, c
     unsigned spins = 0;
     for (;;) {
         rx_prepare(rx, buf, len);
-        if (wait == RXT_WAIT_POLL) {
-            struct pollfd p = {.fd = fd, .events = POLLIN};
-            int n = poll(&p, 1, POLL_SLICE_MS);
-            if (n < 0 && errno != EINTR)
-                return -errno;
-            if (n <= 0) {
-                if (rxt_now(CLOCK_MONOTONIC) > deadline)
-                    return 0;
-                continue;
-            }
-        } else if (wait == RXT_WAIT_EPOLL) {
-            struct epoll_event ev;
-            int n = epoll_wait(epfd, &ev, 1, POLL_SLICE_MS);
-            if (n < 0 && errno != EINTR)
-                return -errno;
-            if (n <= 0) {
-                if (rxt_now(CLOCK_MONOTONIC) > deadline)
-                    return 0;
-                continue;
-            }
+        int ready = rxt_wait_readable(fd, epfd, wait, POLL_SLICE_MS);
+        if (ready < 0 && errno != EINTR)
+            return -errno;
+        if (ready <= 0) {
+            if (rxt_now(CLOCK_MONOTONIC) > deadline)
+                return 0;
+            continue;
         }
         ssize_t got = recvmsg(fd, &rx->msg, wait == RXT_WAIT_BLOCK ? 0 : MSG_DONTWAIT);
         if (got >= 0)
