@@ -8,7 +8,6 @@ from __future__ import annotations
 import ctypes
 import os
 import pickle
-import platform
 import select
 import signal
 from collections.abc import Callable
@@ -34,11 +33,6 @@ def _check(result: int, what: str) -> None:
     if result != 0:
         err = ctypes.get_errno()
         raise OSError(err, f"{what}: {os.strerror(err)}")
-
-
-def kernel_version(release: str | None = None) -> tuple[int, int]:
-    numbers = (release or platform.release()).split("-")[0].split(".")
-    return int(numbers[0]), int(numbers[1])
 
 
 def enter_netns(name: str) -> None:
@@ -162,11 +156,6 @@ class Host:
     sys: Path = Path("/sys")
 
     @property
-    def kernel(self) -> tuple[int, int]:
-        osrelease = self.proc / "sys/kernel/osrelease"
-        return kernel_version(osrelease.read_text().strip() if osrelease.exists() else None)
-
-    @property
     def in_initial_netns(self) -> bool:
         """busy_read, busy_poll and the other host-wide sysctls exist only there, which is
         also the one test that works where /proc/1/ns is hidden."""
@@ -183,9 +172,6 @@ class Host:
     def devices(self) -> list[str]:
         net = self.sys / "class/net"
         return sorted(p.name for p in net.iterdir()) if net.exists() else []
-
-    def cpus(self) -> int:
-        return os.cpu_count() or 1
 
 
 def is_root() -> bool:

@@ -170,7 +170,7 @@ class _Receiver:
 
 
 def _receive(ready: Callable[[], None], strategy: Strategy, me: Endpoint, dev: str,
-             peer_dev: str, settings: LoadSettings) -> dict[str, Any]:
+             settings: LoadSettings) -> dict[str, Any]:
     receiver = _Receiver(strategy, me, dev, settings)
     try:
         loop = receiver.open()
@@ -234,7 +234,7 @@ def run(strategy: Strategy, sender: Endpoint, receiver: Endpoint, sender_dev: st
     workers: list[Worker] = []
     try:
         rx = Worker(receiver.netns, receiver.cpu, _receive, strategy, receiver, receiver_dev,
-                    sender_dev, settings)
+                    settings)
         workers.append(rx)
         if not rx.wait_ready(15):
             rx.result(5)

@@ -31,20 +31,19 @@ class Configuration:
     gro: bool
     udp_gro_forwarding: bool
     tso_off: bool
-    napi_expected: bool
 
 
 CONFIGURATIONS = {
     "A": Configuration("A", "sender TSO off, receiver GRO on: UDP goes through the "
                        "receiving veth's NAPI, and busy polling works", gro=True,
-                       udp_gro_forwarding=False, tso_off=True, napi_expected=True),
+                       udp_gro_forwarding=False, tso_off=True),
     "B": Configuration("B", "receiver GRO + rx-udp-gro-forwarding on, TSO on: NAPI path, "
                        "but GRO holds each datagram until the poll completes, so a busy "
                        "poller waits out its whole window (a pitfall to see, not a baseline)",
-                       gro=True, udp_gro_forwarding=True, tso_off=False, napi_expected=True),
+                       gro=True, udp_gro_forwarding=True, tso_off=False),
     "C": Configuration("C", "defaults: UDP from a TSO-capable sender bypasses veth NAPI "
                        "(NAPI id 0), so busy polling has nothing to poll", gro=False,
-                       udp_gro_forwarding=False, tso_off=False, napi_expected=False),
+                       udp_gro_forwarding=False, tso_off=False),
 }
 
 

@@ -54,19 +54,15 @@ ETHTOOL = Family(
     },
     operations={
         "features-get": Operation(cmd=11, attrs="features"),
-        "features-set": Operation(cmd=12, attrs="features", admin=True),
+        "features-set": Operation(cmd=12, attrs="features"),
         "rings-get": Operation(cmd=15, attrs="rings"),
-        "rings-set": Operation(cmd=16, attrs="rings", admin=True),
+        "rings-set": Operation(cmd=16, attrs="rings"),
         "channels-get": Operation(cmd=17, attrs="channels"),
-        "channels-set": Operation(cmd=18, attrs="channels", admin=True),
+        "channels-set": Operation(cmd=18, attrs="channels"),
         "coalesce-get": Operation(cmd=19, attrs="coalesce"),
-        "coalesce-set": Operation(cmd=20, attrs="coalesce", admin=True),
+        "coalesce-set": Operation(cmd=20, attrs="coalesce"),
     },
 )
-
-# get and set share an attribute set, so one table serves each pair
-GROUPS = ("rings", "channels", "coalesce")
-
 
 def client() -> Client:
     return Client(ETHTOOL)

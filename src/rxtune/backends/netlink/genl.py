@@ -30,8 +30,6 @@ _PYROUTE2_TYPE = {"u8": "uint8", "u16": "uint16", "u32": "uint32", "u64": "uint6
 class Operation:
     cmd: int
     attrs: str            # the attribute set of request and reply
-    dump: bool = False    # may be called as a dump
-    admin: bool = False   # needs CAP_NET_ADMIN
 
 
 @dataclass

@@ -22,9 +22,9 @@ NETDEV = Family(
         },
     },
     operations={
-        "queue-get": Operation(cmd=10, attrs="queue", dump=True),
-        "napi-get": Operation(cmd=11, attrs="napi", dump=True),
-        "napi-set": Operation(cmd=14, attrs="napi", admin=True),
+        "queue-get": Operation(cmd=10, attrs="queue"),
+        "napi-get": Operation(cmd=11, attrs="napi"),
+        "napi-set": Operation(cmd=14, attrs="napi"),
     },
 )
 
