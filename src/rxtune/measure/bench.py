@@ -154,7 +154,8 @@ def unsupported_row(strategy: Strategy, reason: str) -> dict[str, Any]:
             "unsupported": reason}
 
 
-def diagnose(result: dict[str, Any], strategy: Strategy, options: Options) -> list[str]:
+def diagnose(result: dict[str, Any], strategy: Strategy, options: Options,
+             udp_gro_forwarding: bool = False) -> list[str]:
     """What a reader must know to trust (or distrust) a row, from its own counters."""
     notes = []
     if not result["napi_id"] and strategy.kind in ("socket", "io_uring"):
@@ -162,10 +163,9 @@ def diagnose(result: dict[str, Any], strategy: Strategy, options: Options) -> li
                      "had nothing to poll")
     if strategy.expects_busy_poll and result["napi_id"] and not result["busy_poll_rx_packets"]:
         notes.append("BusyPollRxPackets did not grow: busy polling never found a packet")
-    if (strategy.expects_busy_poll and not options.interface
-            and veth.configuration(options.testbed).udp_gro_forwarding):
-        notes.append("UDP GRO forwarding holds each datagram until the NAPI poll completes: "
-                     "a busy poller waits out its window (see testbed B)")
+    if strategy.expects_busy_poll and udp_gro_forwarding:
+        notes.append("rx-udp-gro-forwarding is on: GRO holds each datagram until the NAPI poll "
+                     "completes, so a busy poller waits out its window (see testbed B)")
     lost = result["packets"]["lost"]
     if lost and options.mode == PINGPONG:
         notes.append(f"{lost} round trips got no echo within the timeout")
@@ -238,6 +238,10 @@ def run(options: Options, progress: Progress | None = None) -> dict[str, Any]:
                 "knobs": _snapshot(sides), "recovered": {"restored": restored,
                                                          "removed_namespaces": removed},
             }
+            # read from the receiving device itself, so a real interface is judged too
+            receiving = metadata["knobs"].get(
+                f"{sides.devices[-1][0] or 'host'}/{sides.devices[-1][1]}", {})
+            gro_forwarding = bool(receiving.get("rx-udp-gro-forwarding"))
             metadata["mode"] = options.mode
             metadata["rate_pps"] = options.rate_pps or None
             metadata["flows"] = options.flows
@@ -248,7 +252,7 @@ def run(options: Options, progress: Progress | None = None) -> dict[str, Any]:
                 try:
                     _apply(changes, sides, {}, strategy.napi, strategy.sysctls)
                     result = _measure(strategy, options, sides)
-                    result["notes"] = diagnose(result, strategy, options)
+                    result["notes"] = diagnose(result, strategy, options, gro_forwarding)
                     runs.append(result)
                 except (Unsupported, NotPermitted) as error:
                     runs.append(unsupported_row(strategy, str(error)))

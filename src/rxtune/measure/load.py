@@ -169,11 +169,24 @@ class _Receiver:
             self.closers.pop()()
 
 
+def _port_holders(port: int) -> str:
+    """Who holds a UDP port in this namespace (/proc/self/net/udp), for the error message."""
+    lines = Path("/proc/self/net/udp").read_text().splitlines()[1:]
+    held = [line.split() for line in lines if line.split()[1].endswith(f":{port:04X}")]
+    return "; ".join(f"local {f[1]} uid {f[7]} inode {f[9]}" for f in held) or "none listed"
+
+
 def _receive(ready: Callable[[], None], strategy: Strategy, me: Endpoint, dev: str,
              settings: LoadSettings) -> dict[str, Any]:
     receiver = _Receiver(strategy, me, dev, settings)
     try:
-        loop = receiver.open()
+        try:
+            loop = receiver.open()
+        except OSError as error:
+            if error.errno != errno.EADDRINUSE:
+                raise
+            raise RxtuneError(f"{strategy.label}: UDP port {PORT} on {me.address} is taken in "
+                              f"namespace {me.netns} (holders: {_port_holders(PORT)})") from None
         capacity = settings.offered
         arrays = ((np.empty(capacity, np.int64), np.empty(capacity, np.int64),
                    np.empty(capacity, np.int64)) if settings.mode == LOAD else (None, None, None))

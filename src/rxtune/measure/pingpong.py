@@ -52,11 +52,14 @@ def _reflector(ready: Callable[[], None], strategy: Strategy, me: Endpoint, sett
         deadline = time.monotonic_ns() + int((settings.duration_s + 15) * 1e9)
         ns_before, thread_before = netns_snapshot(), thread_snapshot()
         ready()
+        started = time.monotonic_ns()
         counts = _engine.reflect(sock.sock.fileno(), sock.epfd, int(strategy.wait), deadline,
                                  one_way, to_kernel, kernel_to_app)
+        loop_ns = time.monotonic_ns() - started
         thread = thread_delta(thread_before, thread_snapshot())
         received = min(counts["received"], capacity)
-        return {"counts": counts, "thread": thread, "netns": netns_delta(ns_before, netns_snapshot()),
+        return {"counts": counts, "thread": thread, "loop_ns": loop_ns,
+                "netns": netns_delta(ns_before, netns_snapshot()),
                 "napi_id": sock.napi_id(), "one_way": one_way[:received],
                 "to_kernel": to_kernel[:received], "kernel_to_app": kernel_to_app[:received]}
     finally:
@@ -86,7 +89,8 @@ def _client(ready: Callable[[], None], strategy: Strategy, me: Endpoint, peer: E
         cpus = cpu_delta(cpus_before, cpu_snapshot())
         received = min(counts["received"], len(rtt))
         return {"counts": counts, "elapsed_ns": elapsed, "cpus": cpus, "napi_id": sock.napi_id(),
-                "thread": thread, "netns": netns_delta(ns_before, netns_snapshot()),
+                "thread": thread, "loop_ns": elapsed,
+                "netns": netns_delta(ns_before, netns_snapshot()),
                 "rtt": rtt[:received], "kernel_to_app": wake[:received]}
     finally:
         sock.close()
@@ -156,7 +160,7 @@ def record(strategy: Strategy, settings: Settings, client: dict[str, Any],
         "cost": {**thread, "cpu_ns_per_packet": round(cpu_ns / rx_packets, 1),
                  # of one core, over the measured interval: what a strategy costs whatever
                  # the packet rate (a busy poller keeps its core whether packets come or not)
-                 "cpu_fraction": round(cpu_ns / max(client["elapsed_ns"], 1), 3),
+                 "cpu_fraction": round(cpu_ns / max(receiver["loop_ns"], 1), 3),
                  "ctx_per_packet": round((thread["ctx_voluntary"] + thread["ctx_involuntary"])
                                          / rx_packets, 3),
                  "hardirqs": sum(c["hardirqs"] for c in client["cpus"]),
