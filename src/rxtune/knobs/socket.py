@@ -22,6 +22,6 @@ KNOBS = (
          "packets one busy-poll iteration may take", valid=Range(0, 65535), group="socket"),
     Knob("SO_RCVBUF", Scope.SOCKET, "bytes", None, (2, 6), _SOCKOPT, "SO_RCVBUF",
          "setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &(int){{{value}}}, sizeof(int))",
-         "receive buffer (the kernel doubles the request; capped by net.core.rmem_max)",
-         valid=INT, default_note="twice net.core.rmem_default", group="socket"),
+         "receive buffer: a new socket gets net.core.rmem_default; a request is doubled and capped by rmem_max",
+         valid=INT, default_note="net.core.rmem_default", group="socket"),
 )
