@@ -101,7 +101,8 @@ class IrqAffinity:
         from ..knobs.registry import get  # the queue's irq is itself a knob
         irq = get("irq").read(ctx, target)
         if not irq:
-            raise Unsupported(f"{target.describe()} has no IRQ of its own (a software device)")
+            raise Unsupported(f"napi-get reports no IRQ for the NAPI of {target.describe()} "
+                              "(software devices such as veth have none)")
         return irq
 
     def read(self, ctx: ReadContext, knob: Knob, target: Target) -> Any:

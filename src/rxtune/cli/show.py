@@ -42,7 +42,8 @@ def _knob_table(title: str, knobs: list[dict[str, Any]], verbose: bool) -> Table
     for knob in knobs:
         if knob["status"] == "unsupported" and not verbose and knob["default"] is None:
             # device-specific knobs this device lacks: one line per reason (all: --all)
-            hidden.setdefault(knob["reason"], []).append(knob["name"])
+            short = knob["name"].split(".")[-1]
+            hidden.setdefault(knob["reason"].replace(short, "these"), []).append(knob["name"])
             continue
         note = knob.get("reason", "") if knob["status"] != "ok" else ""
         table.add_row(knob["name"], _value(knob), _default(knob), knob["unit"], note)

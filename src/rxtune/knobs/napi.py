@@ -18,7 +18,7 @@ def _napi(name: str, unit: str, default: int | None, since: tuple[int, int], doc
 KNOBS = (
     _napi("ifindex", "index", None, (6, 9), "the device this NAPI belongs to", valid=None),
     _napi("irq", "irq", None, (6, 9), "the IRQ that schedules this NAPI", valid=None,
-          absent="none: no device IRQ schedules this NAPI (a software device such as veth)"),
+          absent="none reported: no device IRQ is linked to this NAPI (veth has none)"),
     _napi("pid", "pid", None, (6, 9), "the kernel thread that polls it when threaded",
           valid=None, absent="none: polled in softirq, not by a kernel thread"),
     _napi("defer-hard-irqs", "polls", 0, (6, 13),
