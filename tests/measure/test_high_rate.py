@@ -104,3 +104,15 @@ def test_a_strategy_the_kernel_refuses_keeps_its_row_with_the_reason():
     assert "io_uring" in uring["unsupported"] and "io_uring_disabled" in uring["unsupported"]
     assert mmsg["unsupported"] is None and mmsg["packets"]["received"] == mmsg["packets"]["sent"]
     jsonschema.validate(result, BENCH_SCHEMA)
+
+
+def test_io_uring_runs_back_to_back_release_their_port():
+    """The multishot recv is cancelled before the ring closes: otherwise the ring's
+    asynchronous teardown keeps the socket, and the next run cannot bind the port."""
+    with veth.testbed(veth.configuration("A")) as bed:
+        tx = Endpoint(bed.sender.netns, bed.sender.address, bed.cpus[0])
+        rx = Endpoint(bed.receiver.netns, bed.receiver.address, bed.cpus[1])
+        (uring,) = select(["io_uring"], [50], "throughput")
+        for _ in range(6):
+            record = load.run(uring, tx, rx, "tx0", "rx0", load.LoadSettings("throughput", 0.2, 64))
+            assert record["packets"]["received"] > 0

@@ -7,7 +7,7 @@ import os
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from pyroute2 import IPRoute, netns
 from pyroute2.netlink.exceptions import NetlinkError
@@ -61,7 +61,6 @@ class Testbed:
     sender: Side
     receiver: Side
     cpus: tuple[int | None, int | None] = (None, None)  # sender's, receiver's
-    owner: int = field(default_factory=os.getpid)
 
     @property
     def namespaces(self) -> tuple[str, str]:

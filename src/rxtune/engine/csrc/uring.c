@@ -90,18 +90,57 @@ static void uring_teardown(struct ring *r)
         close(r->fd);
 }
 
-static void arm_multishot_recv(struct ring *r, int fd)
+#define RECV_TAG 1
+#define CANCEL_TAG 2
+
+static struct io_uring_sqe *next_sqe(struct ring *r)
 {
     unsigned tail = *r->sq_tail, index = tail & *r->sq_mask;
     struct io_uring_sqe *sqe = &r->sqes[index];
     memset(sqe, 0, sizeof(*sqe));
+    r->sq_array[index] = index;
+    __atomic_store_n(r->sq_tail, tail + 1, __ATOMIC_RELEASE);
+    return sqe;
+}
+
+static void arm_multishot_recv(struct ring *r, int fd)
+{
+    struct io_uring_sqe *sqe = next_sqe(r);
     sqe->opcode = IORING_OP_RECV;
     sqe->fd = fd;
     sqe->flags = IOSQE_BUFFER_SELECT;
     sqe->buf_group = BUFFER_GROUP;
     sqe->ioprio = IORING_RECV_MULTISHOT;
-    r->sq_array[index] = index;
-    __atomic_store_n(r->sq_tail, tail + 1, __ATOMIC_RELEASE);
+    sqe->user_data = RECV_TAG;
+}
+
+/* Cancel the multishot recv and reap its last completion. Without this the ring, torn
+ * down asynchronously after close, keeps the socket (and its port) alive for a while. */
+static void cancel_recv(struct ring *r)
+{
+    struct io_uring_sqe *sqe = next_sqe(r);
+    sqe->opcode = IORING_OP_ASYNC_CANCEL;
+    sqe->addr = RECV_TAG;
+    sqe->user_data = CANCEL_TAG;
+    int recv_done = 0, cancel_done = 0;
+    int64_t give_up = rxt_now(CLOCK_MONOTONIC) + WAIT_SLICE_NS;
+    unsigned to_submit = 1;
+    while (!(recv_done && cancel_done) && rxt_now(CLOCK_MONOTONIC) < give_up) {
+        struct __kernel_timespec ts = {.tv_nsec = 10000000};
+        struct io_uring_getevents_arg arg = {.ts = (uint64_t)(uintptr_t)&ts};
+        if (syscall(__NR_io_uring_enter, r->fd, to_submit, 1,
+                    IORING_ENTER_GETEVENTS | IORING_ENTER_EXT_ARG, &arg, sizeof(arg)) >= 0)
+            to_submit = 0;
+        unsigned head = *r->cq_head, tail = __atomic_load_n(r->cq_tail, __ATOMIC_ACQUIRE);
+        for (; head != tail; head++) {
+            struct io_uring_cqe *cqe = &r->cqes[head & *r->cq_mask];
+            if (cqe->user_data == CANCEL_TAG)
+                cancel_done = 1;
+            else if (cqe->user_data == RECV_TAG && !(cqe->flags & IORING_CQE_F_MORE))
+                recv_done = 1;
+        }
+        __atomic_store_n(r->cq_head, head, __ATOMIC_RELEASE);
+    }
 }
 
 int rxt_rx_uring(int fd, unsigned entries, unsigned buffers, size_t buffer_size,
@@ -197,6 +236,7 @@ int rxt_rx_uring(int fd, unsigned entries, unsigned buffers, size_t buffer_size,
         }
     }
     rc = 0;
+    cancel_recv(&r);
 out:
     uring_teardown(&r);
     if (br != MAP_FAILED)
