@@ -116,3 +116,12 @@ def test_io_uring_runs_back_to_back_release_their_port():
         for _ in range(6):
             record = load.run(uring, tx, rx, "tx0", "rx0", load.LoadSettings("throughput", 0.2, 64))
             assert record["packets"]["received"] > 0
+
+
+def test_several_flows_and_large_payloads_arrive_whole():
+    result = bench.run(bench.Options(select(["recvmmsg", "af_xdp"], [50], "load"), duration_s=0.3,
+                                     mode="load", rate_pps=8000, flows=4, message_size=1472))
+    assert result["metadata"]["flows"] == 4
+    for run in result["runs"]:
+        assert run["packets"]["received"] == run["packets"]["sent"] > 1500, run["label"]
+        assert run["packets"]["duplicates"] == 0
