@@ -88,10 +88,11 @@ def _cpus(host: Host) -> list[dict[str, Any]]:
     softnet = {row["cpu"]: row for row in procfs.read_softnet(host)}
     softirqs = procfs.read_softirqs(host)
     stat = procfs.parse_stat_cpus(procfs.read(host, "stat"))
+    net_rx = softirqs.get("NET_RX", ())
     rows = []
     for cpu in sorted(stat):
         row = {"cpu": cpu, **{k: softnet.get(cpu, {}).get(k) for k in procfs.SOFTNET_COLUMNS}}
-        row["net_rx_softirqs"] = softirqs.get("NET_RX", ())[cpu] if cpu < len(softirqs.get("NET_RX", ())) else None
+        row["net_rx_softirqs"] = net_rx[cpu] if cpu < len(net_rx) else None
         row["softirq_ticks"] = stat[cpu]["softirq"]
         rows.append(row)
     return rows

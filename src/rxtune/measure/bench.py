@@ -11,6 +11,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
+from pyroute2 import IPRoute
+
 from ..apply.journal import host_lock
 from ..apply.transient import TransientChanges, recover_leftovers
 from ..backends.context import ReadContext
@@ -207,7 +209,6 @@ def _sides(options: Options) -> Iterator[Sides]:
 
 
 def _local_address(dev: str) -> str:
-    from pyroute2 import IPRoute
     with IPRoute() as ipr:
         index = ipr.link_lookup(ifname=dev)[0]
         for addr in ipr.get_addr(index=index, family=2):

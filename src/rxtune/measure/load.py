@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
+from pyroute2 import IPRoute
 
 from ..backends import procfs
 from ..backends.sockopt import SO_INCOMING_NAPI_ID, SO_RXQ_OVFL
@@ -127,7 +128,6 @@ class _Receiver:
             *arrays, seen, offset)
 
     def _xdp(self) -> Callable[..., dict]:
-        from pyroute2 import IPRoute
         try:
             prog_fd, map_fd = _engine.xdp_prog_load()
         except OSError as error:

@@ -187,6 +187,24 @@ static PyObject *rx_result(int rc, const struct rxt_rx_stats *st)
                          "socket_overflows", (unsigned long long)st->socket_overflows);
 }
 
+/* The shared body of every receive wrapper: build the record, run the loop without the
+ * GIL, release the buffers. `call` uses the names rec and st. */
+#define RUN_RECEIVER(latency, to_kernel, k2a, seen, offset, port, call)                    \
+    do {                                                                                \
+        struct rxt_rx_record rec;                                                       \
+        struct record_views views;                                                      \
+        struct rxt_rx_stats st;                                                         \
+        int rc;                                                                         \
+        if (record_from_python(latency, to_kernel, k2a, seen, offset, port, &rec,        \
+                               &views) < 0)                                             \
+            return NULL;                                                                \
+        Py_BEGIN_ALLOW_THREADS                                                          \
+        rc = (call);                                                                    \
+        Py_END_ALLOW_THREADS                                                            \
+        record_release(&views);                                                         \
+        return rx_result(rc, &st);                                                      \
+    } while (0)
+
 static PyObject *engine_send_load(PyObject *self, PyObject *args)
 {
     PyObject *fd_list;
@@ -233,17 +251,8 @@ static PyObject *engine_rx_socket(PyObject *self, PyObject *args)
     if (!PyArg_ParseTuple(args, "iiiiLOOOOL", &fd, &epfd, &wait, &batch, &deadline, &a, &b, &c,
                           &seen, &offset))
         return NULL;
-    struct rxt_rx_record rec;
-    struct record_views v;
-    if (record_from_python(a, b, c, seen, offset, 0, &rec, &v) < 0)
-        return NULL;
-    struct rxt_rx_stats st;
-    int rc;
-    Py_BEGIN_ALLOW_THREADS
-    rc = rxt_rx_socket(fd, epfd, (enum rxt_wait)wait, batch, deadline, &rec, &st);
-    Py_END_ALLOW_THREADS
-    record_release(&v);
-    return rx_result(rc, &st);
+    RUN_RECEIVER(a, b, c, seen, offset, 0,
+                 rxt_rx_socket(fd, epfd, (enum rxt_wait)wait, batch, deadline, &rec, &st));
 }
 
 static PyObject *engine_rx_uring(PyObject *self, PyObject *args)
@@ -256,17 +265,8 @@ static PyObject *engine_rx_uring(PyObject *self, PyObject *args)
     if (!PyArg_ParseTuple(args, "iIInIiLOOOOL", &fd, &entries, &buffers, &buffer_size, &napi_us,
                           &prefer, &deadline, &a, &b, &c, &seen, &offset))
         return NULL;
-    struct rxt_rx_record rec;
-    struct record_views v;
-    if (record_from_python(a, b, c, seen, offset, 0, &rec, &v) < 0)
-        return NULL;
-    struct rxt_rx_stats st;
-    int rc;
-    Py_BEGIN_ALLOW_THREADS
-    rc = rxt_rx_uring(fd, entries, buffers, (size_t)buffer_size, napi_us, prefer, deadline, &rec, &st);
-    Py_END_ALLOW_THREADS
-    record_release(&v);
-    return rx_result(rc, &st);
+    RUN_RECEIVER(a, b, c, seen, offset, 0,
+                 rxt_rx_uring(fd, entries, buffers, (size_t)buffer_size, napi_us, prefer, deadline, &rec, &st));
 }
 
 static PyObject *engine_rx_tpacket(PyObject *self, PyObject *args)
@@ -278,17 +278,8 @@ static PyObject *engine_rx_tpacket(PyObject *self, PyObject *args)
     if (!PyArg_ParseTuple(args, "iIIIiLOOOOL", &fd, &block_size, &block_count, &timeout_ms, &port,
                           &deadline, &a, &b, &c, &seen, &offset))
         return NULL;
-    struct rxt_rx_record rec;
-    struct record_views v;
-    if (record_from_python(a, b, c, seen, offset, port, &rec, &v) < 0)
-        return NULL;
-    struct rxt_rx_stats st;
-    int rc;
-    Py_BEGIN_ALLOW_THREADS
-    rc = rxt_rx_tpacket(fd, block_size, block_count, timeout_ms, deadline, &rec, &st);
-    Py_END_ALLOW_THREADS
-    record_release(&v);
-    return rx_result(rc, &st);
+    RUN_RECEIVER(a, b, c, seen, offset, port,
+                 rxt_rx_tpacket(fd, block_size, block_count, timeout_ms, deadline, &rec, &st));
 }
 
 static PyObject *engine_xdp_prog_load(PyObject *self, PyObject *args)
@@ -334,17 +325,8 @@ static PyObject *engine_rx_xdp(PyObject *self, PyObject *args)
     struct rxt_xsk *xsk = PyCapsule_GetPointer(capsule, "rxtune.xsk");
     if (!xsk)
         return NULL;
-    struct rxt_rx_record rec;
-    struct record_views v;
-    if (record_from_python(a, b, c, seen, 0, port, &rec, &v) < 0)
-        return NULL;
-    struct rxt_rx_stats st;
-    int rc;
-    Py_BEGIN_ALLOW_THREADS
-    rc = rxt_rx_xdp(xsk, poll_mode, deadline, &rec, &st);
-    Py_END_ALLOW_THREADS
-    record_release(&v);
-    return rx_result(rc, &st);
+    RUN_RECEIVER(a, b, c, seen, 0, port,
+                 rxt_rx_xdp(xsk, poll_mode, deadline, &rec, &st));
 }
 
 /* CLOCK_REALTIME - CLOCK_MONOTONIC, bracketed tightly: the best of many tries, so kernel
