@@ -262,3 +262,12 @@ def test_profiles_refuse_bad_values(tmp_path):
     from rxtune.apply.profile import load
     with pytest.raises(InvalidValue, match="busy_poll='fast' is not a whole number"):
         load(str(bad))
+
+
+def test_set_refuses_a_knob_the_device_lacks_and_changes_nothing(bed):
+    out = rxtune("set", "rx-usecs=5", "napi_defer_hard_irqs=4", "--dev", RX, "--netns",
+                 bed.receiver.netns, check=False)
+    assert out.returncode == 2
+    assert "nothing changed: rx-usecs on rx0: ethtool coalesce-get: Operation not supported" in out.stderr
+    assert read(bed, "napi_defer_hard_irqs", Scope.DEVICE) == 0
+    assert Journal(tune.TUNE).entries() == []

@@ -13,7 +13,7 @@ from ..apply.journal import Journal
 from ..apply.plan import Assignment, Change, assignments, plan
 from ..apply.profile import builtin, load
 from ..apply.writer import knob_of
-from ..errors import InvalidValue, NotPermitted
+from ..errors import InvalidValue, NotPermitted, Unsupported
 from ..host import is_root
 from ..knobs.model import Knob, Scope, Target
 from ..knobs.registry import get
@@ -48,7 +48,9 @@ def _table(title: str, rows: list[tuple[Change, str, str]], commands: bool) -> T
 
 def _run(values: list[tuple[Knob, Any]], title: str, devices: list[str], netns: str | None,
          dry_run: bool, persist: bool, persist_root: Path, confirm_within: float | None,
-         queue: int | None = None, napi: int | None = None) -> None:
+         queue: int | None = None, napi: int | None = None, strict: bool = False) -> None:
+    """strict (set): a knob the target lacks refuses the whole request; a profile (tune)
+    skips it and says so."""
     if confirm_within is not None and confirm_within <= 0:
         raise InvalidValue(f"--confirm-within {confirm_within}", "a number of seconds > 0")
     items = assignments(values, devices, netns, queue, napi)   # refuses bad input first
@@ -57,6 +59,11 @@ def _run(values: list[tuple[Knob, Any]], title: str, devices: list[str], netns: 
     if not dry_run and not is_root():
         raise NotPermitted("changing the receive path needs root (try --dry-run to see the plan)")
     changes = plan(items)
+    lacking = [c for c in changes if c.status == "unsupported"]
+    if strict and lacking and not dry_run:
+        raise Unsupported("nothing changed: " + "; ".join(
+            f"{c.assignment.knob.name} on {c.assignment.target.describe() or 'host'}: {c.reason}"
+            for c in lacking))
     if dry_run:
         console.print(_table(f"{title}: plan (nothing changed)",
                              [(c, c.status, c.reason) for c in changes], commands=True))
@@ -71,7 +78,8 @@ def _run(values: list[tuple[Knob, Any]], title: str, devices: list[str], netns: 
         tuning.arm_confirmation(confirm_within)
         console.print(f"[bold yellow]run `rxtune confirm` within {confirm_within:g} s, or this "
                       "is reverted[/]")
-    console.print("undo with `rxtune revert`")
+    if any(o.status == "applied" for o in outcomes):
+        console.print("undo with `rxtune revert`")
 
 
 def _parse(pairs: list[str], napi: int | None) -> list[tuple[Knob, Any]]:
@@ -96,7 +104,7 @@ def set_(
 ) -> None:
     """Set single knobs, all or nothing, each read back; `rxtune revert` undoes them."""
     _run(_parse(pairs, napi), "rxtune set", devices or [], netns, dry_run, persist,
-         persist_root, confirm_within, queue, napi)
+         persist_root, confirm_within, queue, napi, strict=True)
 
 
 @friendly_errors
