@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import os
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -33,3 +35,16 @@ def private_state_dir(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pyt
 @pytest.fixture
 def data() -> Path:
     return DATA
+
+
+@pytest.fixture
+def wait_for() -> Callable[..., bool]:
+    """Poll a condition until it holds or the timeout passes; True if it held."""
+    def wait(predicate: Callable[[], bool], timeout: float = 30.0) -> bool:
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:
+            if predicate():
+                return True
+            time.sleep(0.05)
+        return False
+    return wait

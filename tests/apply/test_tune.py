@@ -182,20 +182,12 @@ def test_profile_reports_unsupported_and_applies_the_rest(bed):
     assert read(bed, "napi_defer_hard_irqs", Scope.DEVICE) == 0
 
 
-def _wait_for(predicate, timeout=20.0):
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if predicate():
-            return True
-        time.sleep(0.1)
-    return False
 
-
-def test_confirm_within_reverts_unless_confirmed(bed):
+def test_confirm_within_reverts_unless_confirmed(bed, wait_for):
     rxtune("set", "napi_defer_hard_irqs=7", "--dev", RX, "--netns", bed.receiver.netns,
            "--confirm-within", "1")
     assert read(bed, "napi_defer_hard_irqs", Scope.DEVICE) == 7
-    assert _wait_for(lambda: read(bed, "napi_defer_hard_irqs", Scope.DEVICE) == 0)
+    assert wait_for(lambda: read(bed, "napi_defer_hard_irqs", Scope.DEVICE) == 0)
     assert Journal(tune.TUNE).entries() == []
 
     rxtune("set", "napi_defer_hard_irqs=8", "--dev", RX, "--netns", bed.receiver.netns,

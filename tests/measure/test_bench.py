@@ -97,23 +97,15 @@ def test_device_settings_are_applied_for_the_run():
     assert result["runs"][0]["packets"]["lost"] == 0
 
 
-def _wait_for(predicate, timeout=30.0):
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if predicate():
-            return True
-        time.sleep(0.05)
-    return False
 
-
-def test_sigkill_mid_run_is_cleaned_up_by_the_next_run(private_state_dir):
+def test_sigkill_mid_run_is_cleaned_up_by_the_next_run(private_state_dir, wait_for):
     before = sysctl("busy_read")
     proc = subprocess.Popen([sys.executable, "-m", "rxtune", "bench", "-s", "busy_read",
                              "--busy-poll-us", "37", "-d", "20"],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                             env={**os.environ, "RXTUNE_STATE_DIR": str(private_state_dir)})
     try:
-        assert _wait_for(lambda: sysctl("busy_read") == 37), "the run never set busy_read"
+        assert wait_for(lambda: sysctl("busy_read") == 37), "the run never set busy_read"
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait()
         # the workers die with their parent's pipes; what is left is the host state
@@ -130,13 +122,13 @@ def test_sigkill_mid_run_is_cleaned_up_by_the_next_run(private_state_dir):
             proc.kill()
 
 
-def test_ctrl_c_restores_and_removes(private_state_dir):
+def test_ctrl_c_restores_and_removes(private_state_dir, wait_for):
     proc = subprocess.Popen([sys.executable, "-m", "rxtune", "bench", "-s", "busy_read",
                              "--busy-poll-us", "33", "-d", "20"],
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
                             env={**os.environ, "RXTUNE_STATE_DIR": str(private_state_dir)})
     try:
-        assert _wait_for(lambda: sysctl("busy_read") == 33)
+        assert wait_for(lambda: sysctl("busy_read") == 33)
         proc.send_signal(signal.SIGINT)
         _, err = proc.communicate(timeout=30)
         assert proc.returncode == 130 and "interrupted" in err
