@@ -1,14 +1,27 @@
-"""Shared fixtures. Root-only tests skip with the reason; none passes by doing nothing."""
+"""Shared fixtures. Root-only tests skip with the reason; none passes by doing nothing.
+
+Every test runs with a private state directory and under a host guard: what a test leaves
+changed (host knobs, namespaces of its own or of a killed child) fails that test, and is
+restored before the next one starts, also when the test failed half way."""
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
+from rxtune.changes.lock import host_lock
+from rxtune.changes.recover import recover
+from rxtune.knobs.model import Scope
+from rxtune.knobs.registry import of_scope
+from rxtune.testbed import veth
+
 DATA = Path(__file__).parent / "data"
+CLI_TIMEOUT_S = 180
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -26,10 +39,57 @@ def pytest_configure(config: pytest.Config) -> None:
 
 @pytest.fixture(autouse=True)
 def private_state_dir(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """Journals and locks of each test in a directory of its own, never /var/lib/rxtune."""
+    """Journals of each test in a directory of its own, never /var/lib/rxtune."""
     path = tmp_path_factory.mktemp("state")
     monkeypatch.setenv("RXTUNE_STATE_DIR", str(path))
     return path
+
+
+def host_knobs() -> dict[str, str]:
+    """The host-wide sysctls of the registry, as text."""
+    values = {}
+    for knob in of_scope(Scope.HOST):
+        path = Path("/proc/sys") / knob.where.replace(".", "/")
+        if path.exists():
+            values[knob.name] = path.read_text().strip()
+    return values
+
+
+def leaked_namespaces(before: set[str]) -> list[str]:
+    """New namespaces of ours that nothing live owns any more, or that this process owns:
+    a concurrent rxtune's namespaces are not this test's business."""
+    leaked = []
+    for name in veth.netns.listnetns():
+        owner = veth.owner(name)
+        if name not in before and owner and (owner.pid == os.getpid() or not owner.alive()):
+            leaked.append(name)
+    return sorted(leaked)
+
+
+@pytest.fixture(autouse=True)
+def host_left_as_found(private_state_dir: Path):
+    if os.geteuid() != 0:
+        yield
+        return
+    knobs, namespaces = host_knobs(), set(veth.netns.listnetns())
+    yield
+    now = host_knobs()
+    changed = {k: (v, now.get(k)) for k, v in knobs.items() if now.get(k) != v}
+    leaked = leaked_namespaces(namespaces)
+    # restore before reporting, so one failing test does not fail the next ones too
+    from rxtune.apply import tune
+    with host_lock("pytest teardown", wait=120):
+        recover("pytest teardown")
+        if changed and tune.journal().read().records:
+            tune.revert(force=True)
+    for name in leaked:
+        veth.netns.remove(name)
+    for name, (value, _) in changed.items():
+        path = Path("/proc/sys") / name.replace(".", "/")
+        if path.read_text().strip() != value:
+            path.write_text(value)
+    assert not changed, f"the test left host knobs changed (was, now): {changed}"
+    assert not leaked, f"the test left namespaces: {leaked}"
 
 
 @pytest.fixture
@@ -48,3 +108,19 @@ def wait_for() -> Callable[..., bool]:
             time.sleep(0.05)
         return False
     return wait
+
+
+def run_rxtune(*args: str, check: bool = False, timeout: float = CLI_TIMEOUT_S,
+               env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    """`rxtune ARGS` in a process of its own, bounded in time; stderr shown on failure."""
+    out = subprocess.run([sys.executable, "-m", "rxtune", *args], capture_output=True,
+                         text=True, timeout=timeout, env=env, stdin=subprocess.DEVNULL)
+    if check:
+        assert out.returncode == 0, f"rxtune {' '.join(args)}: {out.stderr}"
+    return out
+
+
+@pytest.fixture
+def cli() -> Callable[..., subprocess.CompletedProcess]:
+    return run_rxtune
+

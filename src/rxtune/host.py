@@ -6,6 +6,7 @@ captured tree, and the testbed can point one at a namespace it created.
 from __future__ import annotations
 
 import ctypes
+import errno
 import os
 import pickle
 import select
@@ -15,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
-from .errors import RxtuneError
+from .errors import InvalidValue, NotPermitted, RxtuneError
 
 CLONE_NEWNS = 0x00020000
 CLONE_NEWNET = 0x40000000
@@ -32,18 +33,30 @@ _libc = ctypes.CDLL(None, use_errno=True)
 def _check(result: int, what: str) -> None:
     if result != 0:
         err = ctypes.get_errno()
-        raise OSError(err, f"{what}: {os.strerror(err)}")
+        if err == errno.EPERM:
+            raise NotPermitted(f"{what}: {os.strerror(err)} (entering a network namespace "
+                               "needs root)")
+        raise RxtuneError(f"{what}: {os.strerror(err)}")
+
+
+def check_netns_name(name: str) -> None:
+    if not name or "/" in name or name in (".", "..") or "\0" in name:
+        raise InvalidValue(f"network namespace name {name!r}", "a name `ip netns list` shows")
 
 
 def enter_netns(name: str) -> None:
     """Move this process into a named network namespace, as `ip netns exec` does: join the
     namespace, then remount /sys in a private mount namespace so /sys/class/net shows its
     devices. Only for processes that stay there (CLI runs, forked workers)."""
+    check_netns_name(name)
     path = NETNS_RUN_DIR / name
     if not path.exists():
         known = sorted(p.name for p in NETNS_RUN_DIR.glob("*")) if NETNS_RUN_DIR.exists() else []
         raise RxtuneError(f"no network namespace '{name}' (known: {', '.join(known) or 'none'})")
-    fd = os.open(path, os.O_RDONLY)
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except PermissionError:
+        raise NotPermitted(f"network namespace {name}: entering it needs root") from None
     try:
         _check(_libc.setns(fd, CLONE_NEWNET), f"setns {name}")
     finally:
@@ -79,6 +92,8 @@ class Worker:
             # die with the parent: a killed run must not leave workers holding its lock
             _libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
             signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when we stop
+            for signum in (signal.SIGTERM, signal.SIGHUP):  # never unwind the parent's stack
+                signal.signal(signum, signal.SIG_DFL)
             if netns is not None:
                 enter_netns(netns)
             if cpu is not None:

@@ -3,16 +3,14 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
+from conftest import run_rxtune
 
 from rxtune.apply import persist, plan, tune
-from rxtune.apply import writer
-from rxtune.apply.journal import Journal
+from rxtune.changes import writer
 from rxtune.errors import InvalidValue
 from rxtune.host import Host, Worker
 from rxtune.knobs.model import Scope, Target
@@ -32,7 +30,7 @@ def bed():
 @pytest.fixture(autouse=True)
 def nothing_left_applied():
     yield
-    if Journal(tune.TUNE).entries():  # a failing test must not leave the host changed
+    if tune.journal().read().records:  # a failing test must not leave the host changed
         tune.revert()
 
 
@@ -42,10 +40,7 @@ def read(bed, name, scope, target=Target(dev=RX), host=False):
 
 
 def rxtune(*args, check=True):
-    out = subprocess.run([sys.executable, "-m", "rxtune", *args], capture_output=True, text=True)
-    if check:
-        assert out.returncode == 0, out.stderr
-    return out
+    return run_rxtune(*args, check=check)
 
 
 def napi_id(bed) -> int:
@@ -83,14 +78,14 @@ def test_second_tune_reverts_to_the_state_before_the_first(bed):
     assert read(bed, "napi_defer_hard_irqs", Scope.DEVICE) == 0
 
 
-def _items(bed, values):
-    return plan.assignments([(get(n, Scope.DEVICE), v) for n, v in values], [RX],
-                            bed.receiver.netns)
+def _request(bed, values):
+    return tune.Request([(get(n, Scope.DEVICE), v) for n, v in values], devices=[RX],
+                        netns=bed.receiver.netns)
 
 
 def test_a_write_failing_half_way_leaves_everything_as_it_was(bed, monkeypatch):
-    changes = plan.plan(_items(bed, [("napi_defer_hard_irqs", 4), ("gro_flush_timeout", 30000),
-                                     ("threaded", True)]))
+    request = _request(bed, [("napi_defer_hard_irqs", 4), ("gro_flush_timeout", 30000),
+                             ("threaded", True)])
     real, calls = writer.write_verified, []
 
     def third_write_fails(host, knob, target, value):
@@ -100,19 +95,19 @@ def test_a_write_failing_half_way_leaves_everything_as_it_was(bed, monkeypatch):
         return real(host, knob, target, value)
     monkeypatch.setattr(tune, "write_verified", third_write_fails)
     with pytest.raises(tune.ApplyFailed, match="everything written was restored"):
-        tune.apply(changes)
+        tune.run(request)
     assert calls == ["napi_defer_hard_irqs", "gro_flush_timeout", "threaded"]
     assert read(bed, "napi_defer_hard_irqs", Scope.DEVICE) == 0
     assert read(bed, "gro_flush_timeout", Scope.DEVICE) == 0
     assert read(bed, "threaded", Scope.DEVICE) is False
-    assert Journal(tune.TUNE).entries() == []
+    assert tune.journal().read().records == []
 
 
 def test_sigkill_between_writes_then_revert_restores_every_value(bed):
     budget = read(bed, "net.core.netdev_budget", Scope.HOST, Target(), host=True)
-    items = plan.assignments([(get("netdev_budget"), budget + 5)], []) + _items(
-        bed, [("napi_defer_hard_irqs", 6), ("gro_flush_timeout", 70000)])
-    changes = plan.plan(items)
+    request = tune.Request([(get("netdev_budget"), budget + 5),
+                            (get("napi_defer_hard_irqs"), 6), (get("gro_flush_timeout"), 70000)],
+                           devices=[RX], netns=bed.receiver.netns)
 
     def killed_before_third_write(ready):
         real = tune.write_verified
@@ -122,13 +117,13 @@ def test_sigkill_between_writes_then_revert_restores_every_value(bed):
                 os.kill(os.getpid(), signal.SIGKILL)  # the journal already names this write
             return real(host, knob, target, value)
         tune.write_verified = write
-        tune.apply(changes)
+        tune.run(request)
     worker = Worker(None, None, killed_before_third_write)
     with pytest.raises(Exception, match="died without an answer"):
         worker.result(60)
     assert read(bed, "net.core.netdev_budget", Scope.HOST, Target(), host=True) == budget + 5
     assert read(bed, "napi_defer_hard_irqs", Scope.DEVICE) == 6
-    assert len(Journal(tune.TUNE).entries()) == 3
+    assert len(tune.journal().read().records) == 3
     rxtune("revert")
     assert read(bed, "net.core.netdev_budget", Scope.HOST, Target(), host=True) == budget
     assert read(bed, "napi_defer_hard_irqs", Scope.DEVICE) == 0
@@ -150,7 +145,7 @@ def test_bad_input_changes_nothing_and_names_what_is_valid(bed, args, message):
     out = rxtune("set", *args, "--netns", bed.receiver.netns, check=False)
     assert out.returncode == 2 and message in out.stderr, out.stderr
     assert "Traceback" not in out.stderr
-    assert Journal(tune.TUNE).entries() == []
+    assert tune.journal().read().records == []
     assert before == (read(bed, "net.core.busy_read", Scope.HOST, Target(), host=True),
                       read(bed, "threaded", Scope.DEVICE))
 
@@ -170,7 +165,7 @@ def test_dry_run_prints_commands_and_touches_nothing(bed):
                  "--dry-run")
     assert f"echo 2 > /sys/class/net/{RX}/napi_defer_hard_irqs" in out.stdout
     assert read(bed, "napi_defer_hard_irqs", Scope.DEVICE) == 0
-    assert Journal(tune.TUNE).entries() == []
+    assert tune.journal().read().records == []
 
 
 def test_profile_reports_unsupported_and_applies_the_rest(bed):
@@ -188,7 +183,7 @@ def test_confirm_within_reverts_unless_confirmed(bed, wait_for):
            "--confirm-within", "1")
     assert read(bed, "napi_defer_hard_irqs", Scope.DEVICE) == 7
     assert wait_for(lambda: read(bed, "napi_defer_hard_irqs", Scope.DEVICE) == 0)
-    assert Journal(tune.TUNE).entries() == []
+    assert tune.journal().read().records == []
 
     rxtune("set", "napi_defer_hard_irqs=8", "--dev", RX, "--netns", bed.receiver.netns,
            "--confirm-within", "1")
@@ -232,13 +227,12 @@ def test_export_tuned_and_sh():
 
 def test_not_root_is_refused_before_anything(monkeypatch):
     from typer.testing import CliRunner
-    from rxtune.cli import tune as cli_tune
     from rxtune.cli.main import app
-    monkeypatch.setattr(cli_tune, "is_root", lambda: False)
+    monkeypatch.setattr(tune, "is_root", lambda: False)
     result = CliRunner().invoke(app, ["set", "busy_read=50"])
     assert result.exit_code == 2 and "needs root" in result.output
     assert int(Path("/proc/sys/net/core/busy_read").read_text()) == 0
-    assert Journal(tune.TUNE).entries() == []
+    assert tune.journal().read().records == []
 
 
 def test_default_profile_comes_from_the_registry():
@@ -262,4 +256,4 @@ def test_set_refuses_a_knob_the_device_lacks_and_changes_nothing(bed):
     assert out.returncode == 2
     assert "nothing changed: rx-usecs on rx0: ethtool coalesce-get: Operation not supported" in out.stderr
     assert read(bed, "napi_defer_hard_irqs", Scope.DEVICE) == 0
-    assert Journal(tune.TUNE).entries() == []
+    assert tune.journal().read().records == []

@@ -2,10 +2,9 @@
 from __future__ import annotations
 
 import csv
-import subprocess
-import sys
 
 import pytest
+from conftest import run_rxtune
 
 from rxtune.testbed import veth
 
@@ -13,9 +12,7 @@ pytestmark = pytest.mark.root
 
 
 def rxtune(*args: str) -> str:
-    out = subprocess.run([sys.executable, "-m", "rxtune", *args], capture_output=True, text=True)
-    assert out.returncode == 0, out.stderr
-    return out.stdout
+    return run_rxtune(*args, check=True).stdout
 
 
 @pytest.mark.parametrize("mode_args, header", [
@@ -33,6 +30,12 @@ def test_each_mode_prints_its_table_and_csv(tmp_path, mode_args, header):
     for name in mode_args[-1].split(","):
         assert any(label.startswith(name) for label in labels)
         assert any(line.startswith(name) for line in text.splitlines())
+    # the CSV holds what the table shows, in the table's units (µs under "p50 µs")
+    # (a figure the run has not got: "-" in the table, empty in the CSV)
+    shown = {cells[0]: ["" if c == "-" else c for c in cells[1:]] for line in text.splitlines()
+             if len(cells := [c.strip().replace(",", "") for c in line.split("│")]) > 2}
+    for row in rows[1:]:
+        assert row[1:-1] == shown[row[0]], row[0]
 
 
 def test_show_prints_devices_napi_and_what_is_unsupported():

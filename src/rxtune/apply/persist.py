@@ -24,6 +24,9 @@ def check_persistable(items: list[Assignment]) -> None:
             raise InvalidValue(f"{item.knob.name}: NAPI ids change at reboot, so a per-NAPI "
                                "setting cannot be persisted", "the device-level "
                                "napi_defer_hard_irqs / gro_flush_timeout / threaded")
+        if item.knob.backend.kind == "procfs":
+            raise InvalidValue(f"{item.knob.name}: IRQ numbers change at reboot, so a setting "
+                               "bound to one cannot be persisted", "device and host knobs")
         if item.netns:
             raise InvalidValue(f"{item.knob.name}: namespace {item.netns} does not survive a "
                                "reboot", "settings of the initial namespace")

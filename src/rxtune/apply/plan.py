@@ -10,7 +10,7 @@ from ..backends.netlink_knobs import napi_list
 from ..errors import InvalidValue, NotPermitted, RxtuneError, Unsupported
 from ..host import Host
 from ..knobs.model import Knob, Scope, Target
-from .writer import normalize
+from ..changes.writer import same
 
 
 @dataclass(frozen=True)
@@ -80,6 +80,9 @@ def _resolve(knob: Knob, devices: list[str], netns: str | None, queue: int | Non
 def assignments(values: list[tuple[Knob, Any]], devices: list[str], netns: str | None = None,
                 queue: int | None = None, napi: int | None = None) -> list[Assignment]:
     """Checked values with their targets; raises InvalidValue before anything is read."""
+    for option, number in (("--queue", queue), ("--napi", napi)):
+        if number is not None and not 0 <= number < 2**32:
+            raise InvalidValue(f"{option} {number}", "a whole number from 0")
     checked = [(knob, knob.check(value)) for knob, value in values]
     result = []
     for knob, value in checked:
@@ -108,6 +111,6 @@ def plan(items: list[Assignment]) -> list[Change]:
         except RxtuneError as error:
             changes.append(Change(item, None, "unsupported", str(error)))
             continue
-        same = normalize(item.knob, previous) == normalize(item.knob, item.value)
-        changes.append(Change(item, previous, "unchanged" if same else "change"))
+        unchanged = same(item.knob, previous, item.value)
+        changes.append(Change(item, previous, "unchanged" if unchanged else "change"))
     return changes

@@ -49,22 +49,33 @@ def _knob(section: str, name: str) -> Knob:
 def load(name: str) -> Profile:
     path = _path(name)
     try:
-        data = tomllib.loads(path.read_text())
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise InvalidValue(f"no profile file {path}", builtin() + ["./FILE.toml"]) from None
+    except OSError as error:
+        raise InvalidValue(f"cannot read profile {path}: {error.strerror}",
+                           builtin() + ["./FILE.toml"]) from None
+    except UnicodeDecodeError:
+        raise InvalidValue(f"{path} is not a text file", "a TOML profile") from None
     except tomllib.TOMLDecodeError as error:
-        raise InvalidValue(f"{path} is not valid TOML: {error}") from None
+        raise InvalidValue(f"{path} is not valid TOML: {error}", "a TOML profile") from None
     values: list[tuple[Knob, Any]] = []
-    if data.pop("kernel_defaults", False):
+    defaults = data.pop("kernel_defaults", False)
+    if not isinstance(defaults, bool):
+        raise InvalidValue(f"{path}: kernel_defaults = {defaults!r}", "true or false")
+    if defaults:
         values.extend((k, k.default) for k in REGISTRY
                       if k.writable and k.default is not None
                       and k.scope in (Scope.HOST, Scope.NAMESPACE, Scope.DEVICE))
-    description = str(data.pop("description", "")).strip()
+    description = data.pop("description", "")
+    if not isinstance(description, str):
+        raise InvalidValue(f"{path}: description = {description!r}", "a string")
     for section, table in data.items():
         if section not in SECTIONS or not isinstance(table, dict):
-            raise InvalidValue(f"{path}: unknown section [{section}]", list(SECTIONS))
+            raise InvalidValue(f"{path}: unknown section [{section}]",
+                               [*SECTIONS, "description", "kernel_defaults"])
         for key, value in table.items():
             knob = _knob(section, key)
             knob.check(value)  # refuse the whole profile before anything is read or written
             values.append((knob, value))
-    return Profile(path.stem, description, tuple(values))
+    return Profile(path.stem, description.strip(), tuple(values))

@@ -38,7 +38,9 @@ def _write_file(path: Path, text: str) -> None:
 
 
 def _check_writable(path: Path) -> None:
-    if path.exists() and not os.access(path, os.W_OK):
+    # as root, a file it cannot write is read-only for everyone; another user's plan (a
+    # dry run) cannot tell, and a real run refuses it before anything
+    if path.exists() and os.geteuid() == 0 and not os.access(path, os.W_OK):
         raise Unsupported(f"{path} is read-only here (in a network namespace other than the "
                           "initial one, a host-wide value)")
 

@@ -1,7 +1,6 @@
 """rxtune advise: what to do, from your own measurements."""
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Optional
 
@@ -9,9 +8,11 @@ import typer
 from rich.markup import escape
 from rich.panel import Panel
 
+from .. import documents
 from ..decide.advice import GOALS, advise as decide
 from ..errors import InvalidValue
 from ..measure import bench as bench_run
+from ..measure.schema import BENCH_SCHEMA
 from ..measure.strategies import select
 from .common import console, friendly_errors, print_json
 
@@ -29,11 +30,7 @@ def advise(
     if goal not in GOALS:
         raise InvalidValue(f"unknown goal '{goal}'", GOALS)
     if result:
-        try:
-            data = json.loads(result.read_text())
-        except (OSError, ValueError) as error:
-            raise InvalidValue(f"cannot read {result}: {error}",
-                               "a file written by `rxtune bench --save`") from None
+        data = documents.load(result, BENCH_SCHEMA, "rxtune bench --save")
     else:
         console.print("no result given: measuring (rxtune bench -d 1) ...")
         data = bench_run.run(bench_run.Options(select(None, [50]), duration_s=1.0))

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import csv
 import json
-import signal
 from pathlib import Path
 from typing import Any, Optional
 
@@ -11,18 +10,13 @@ import typer
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from ..changes.process import unwind_on_termination
+from ..errors import InvalidValue
+from ..knobs.model import whole_number
 from ..measure import bench as bench_run
 from ..measure.strategies import CATALOGUE, select
 from ..testbed.veth import CONFIGURATIONS
-from .common import console, friendly_errors, print_json
-
-
-def _sigterm_as_interrupt() -> None:
-    """SIGTERM and SIGHUP unwind like Ctrl-C, so namespaces and sysctls are restored."""
-    def handler(signum: int, frame: Any) -> None:
-        raise KeyboardInterrupt
-    signal.signal(signal.SIGTERM, handler)
-    signal.signal(signal.SIGHUP, handler)
+from .common import WAIT, console, friendly_errors, print_json, said
 
 
 def _us(ns: int | None) -> str:
@@ -122,15 +116,24 @@ def table(result: dict[str, Any]) -> Table:
 
 
 def write_csv(result: dict[str, Any], path: Path) -> None:
+    """The table's columns, each cell as the table shows it (so "p50 µs" holds µs)."""
     columns = {"throughput": THROUGHPUT_COLUMNS, "load": LOAD_COLUMNS}.get(result["mode"], COLUMNS)
-    with path.open("w", newline="") as f:
-        writer = csv.writer(f)
-        writer.writerow(["strategy", *columns, "unsupported"])
-        for run in result["runs"]:
-            if run["unsupported"]:
-                writer.writerow([run["label"], *[""] * len(columns), run["unsupported"]])
-            else:
-                writer.writerow([run["label"], *(columns[c][0](run) for c in columns), ""])
+    try:
+        with path.open("w", newline="") as f:
+            writer = csv.writer(f)
+            writer.writerow(["strategy", *columns, "unsupported"])
+            for run in result["runs"]:
+                if run["unsupported"]:
+                    writer.writerow([run["label"], *[""] * len(columns), run["unsupported"]])
+                    continue
+                cells = []
+                for get, _, fmt in columns.values():
+                    value = get(run)
+                    cells.append("" if value is None else fmt(value).replace(",", ""))
+                writer.writerow([run["label"], *cells, ""])
+    except OSError as error:
+        raise InvalidValue(f"cannot write {path}: {error.strerror}",
+                           "a file in an existing, writable directory") from None
 
 
 def _split(values: Optional[list[str]]) -> list[str]:
@@ -163,24 +166,25 @@ def bench(
     as_json: bool = typer.Option(False, "--json", help="print the result as JSON (rxtune.bench/1)"),
     save: Optional[Path] = typer.Option(None, "--save", help="also write the JSON result here"),
     csv_path: Optional[Path] = typer.Option(None, "--csv", help="also write a CSV table here"),
+    wait: float = WAIT,
 ) -> None:
     """Measure every receive strategy side by side on a private veth testbed (two network
     namespaces, NAPI on) and show latency, its split at the kernel, and what each costs."""
-    try:
-        us_values = [int(v) for v in _split(busy_poll_us)] or [50]
-    except ValueError:
-        from ..errors import InvalidValue
-        raise InvalidValue(f"--busy-poll-us {busy_poll_us} is not a list of whole numbers",
-                           "e.g. 50 or 20,50,100") from None
+    if strategies is not None and not _split(strategies):
+        raise InvalidValue("--strategy names no strategy", CATALOGUE)
+    us_values = [whole_number(v) for v in _split(busy_poll_us)] if busy_poll_us else [50]
+    if not us_values or None in us_values:
+        raise InvalidValue(f"--busy-poll-us {','.join(busy_poll_us or [])!r} is not a list of "
+                           "whole numbers", "e.g. 50 or 20,50,100")
     options = bench_run.Options(
         strategies=select(_split(strategies) or None, us_values, mode, batch),
         duration_s=duration, message_size=message_size, testbed=testbed,
         device=bench_run.DeviceSettings(defer_hard_irqs, gro_flush_timeout, threaded,
                                         irq_suspend_timeout),
         interface=interface, peer=peer, mode=mode, rate_pps=rate, flows=flows,
-        rcvbuf=rcvbuf)
+        rcvbuf=rcvbuf, wait_s=wait)
     options.validate()
-    _sigterm_as_interrupt()
+    unwind_on_termination()
     with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
                   TimeElapsedColumn(), console=console, transient=True,
                   disable=as_json) as progress:
@@ -191,12 +195,17 @@ def bench(
             progress.update(task, completed=done, description=f"measuring {label}")
         result = bench_run.run(options, report)
     if save:
-        save.write_text(json.dumps(result, indent=1))
+        try:
+            save.write_text(json.dumps(result, indent=1))
+        except OSError as error:
+            raise InvalidValue(f"cannot write {save}: {error.strerror}",
+                               "a file in an existing, writable directory") from None
     if csv_path:
         write_csv(result, csv_path)
     if as_json:
         print_json(result)
         return
+    said(result["metadata"]["recovered"]["restored"])
     console.print(table(result))
     for run in result["runs"]:
         for note in run.get("notes", []):

@@ -1,25 +1,26 @@
-"""rxtune cleanup: undo what a killed run left behind (every run also does this first)."""
+"""rxtune cleanup: undo what a killed run left behind (every changing command also does
+this first by itself)."""
 from __future__ import annotations
 
-from ..apply.journal import host_lock
-from ..apply.transient import recover_leftovers
+from ..changes.lock import host_lock
+from ..changes.recover import recover
 from ..errors import NotPermitted
 from ..host import is_root
 from ..testbed import veth
-from .common import console, friendly_errors
+from .common import WAIT, console, friendly_errors, said
 
 
 @friendly_errors
-def cleanup() -> None:
-    """Restore host settings a killed bench left changed and remove its namespaces."""
+def cleanup(wait: float = WAIT) -> None:
+    """Restore host settings a killed run left changed, revert lapsed confirmations, and
+    remove leftover namespaces."""
     if not is_root():
         raise NotPermitted("cleanup restores host sysctls and removes namespaces: run as root")
-    with host_lock("rxtune cleanup"):
-        restored = recover_leftovers()
+    with host_lock("rxtune cleanup", wait):
+        done = recover("rxtune cleanup")
         removed = veth.remove_leftovers()
-    for item in restored:
-        console.print(f"restored {item}")
+    said(done)
     for name in removed:
         console.print(f"removed namespace {name}")
-    if not restored and not removed:
+    if not done and not removed:
         console.print("nothing to clean up")

@@ -3,10 +3,13 @@ from __future__ import annotations
 
 import functools
 import json
+import os
 import sys
+import traceback
 from collections.abc import Callable
 from typing import Any, TypeVar
 
+import click
 import typer
 from rich.console import Console
 from rich.markup import escape
@@ -17,20 +20,45 @@ from ..errors import RxtuneError
 console = Console() if sys.stdout.isatty() else Console(width=160)
 errors = Console(stderr=True, soft_wrap=True)
 F = TypeVar("F", bound=Callable[..., Any])
+EXIT_INTERNAL = 70  # EX_SOFTWARE
+WAIT = typer.Option(0.0, "--wait", metavar="SECONDS",
+                    help="wait this long for another rxtune that is changing the host")
+
+
+def said(lines: list[str]) -> None:
+    """Lines the library returns for the user (what was recovered, restored, kept)."""
+    for line in lines:
+        console.print(escape(line), highlight=False)
+
+
+def _fail(message: str, status: int) -> typer.Exit:
+    errors.print(f"[bold red]rxtune:[/] {escape(message)}", highlight=False)
+    return typer.Exit(status)
 
 
 def friendly_errors(fn: F) -> F:
-    """An RxtuneError ends the command with one line and exit status 2, no traceback."""
+    """An RxtuneError ends the command with one line and exit status 2, an OSError names
+    the file and the cause; no input ends in a traceback. A bug does: as one line that says
+    so (RXTUNE_DEBUG=1 prints the traceback), with exit status 70."""
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return fn(*args, **kwargs)
+        except (typer.Exit, typer.Abort, click.exceptions.Exit, click.exceptions.ClickException,
+                click.exceptions.Abort):
+            raise
         except RxtuneError as error:
-            errors.print(f"[bold red]rxtune:[/] {escape(str(error))}", highlight=False)
-            raise typer.Exit(2) from None
+            raise _fail(str(error), 2) from None
         except KeyboardInterrupt:
-            errors.print("[bold red]rxtune:[/] interrupted")
-            raise typer.Exit(130) from None
+            raise _fail("interrupted", 130) from None
+        except OSError as error:
+            where = f" ({error.filename})" if error.filename else ""
+            raise _fail(f"{error.strerror or error}{where}", 2) from None
+        except Exception as error:
+            if os.environ.get("RXTUNE_DEBUG"):
+                traceback.print_exc()
+            raise _fail(f"internal error (a bug in rxtune, please report it): "
+                        f"{type(error).__name__}: {error}", EXIT_INTERNAL) from None
     return wrapper  # type: ignore[return-value]
 
 

@@ -20,10 +20,11 @@ SLICE_NS = 500_000_000  # the C loop returns this often, so Ctrl-C is seen
 @friendly_errors
 def reflect(
     address: str = typer.Option("0.0.0.0", help="address to listen on"),
-    port: int = typer.Option(PORT, help="UDP port"),
+    port: int = typer.Option(PORT, min=1, max=65535, help="UDP port"),
     strategy: str = typer.Option("spin", help=f"how to wait: {', '.join(CATALOGUE)}"),
     busy_poll_us: int = typer.Option(50, help="µs for busy-polling strategies"),
-    duration: Optional[float] = typer.Option(None, help="seconds to run (default: until Ctrl-C)"),
+    duration: Optional[float] = typer.Option(None, min=0.1, max=31_536_000,
+                                             help="seconds to run (default: until Ctrl-C)"),
 ) -> None:
     """Echo rxtune's test packets back to their sender (run it on the peer host)."""
     (chosen,) = select([strategy], [busy_poll_us])

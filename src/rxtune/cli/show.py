@@ -1,7 +1,6 @@
 """rxtune show: the receive path as it stands, each value beside its kernel default."""
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any, Optional
 
@@ -9,10 +8,11 @@ import typer
 from rich.table import Table
 from rich.tree import Tree
 
-from ..errors import InvalidValue
+from .. import documents
 from ..host import Host
 from ..inspect.diff import diff
 from ..inspect.inventory import collect
+from ..inspect.schema import SHOW_SCHEMA
 from .common import console, friendly_errors, print_json
 
 _STATUS_STYLE = {"unsupported": "dim", "not-permitted": "yellow", "not-readable": "dim",
@@ -120,13 +120,7 @@ def show(
 ) -> None:
     """Show the receive path: sysctls, device NAPI settings, queues, NAPI instances, IRQs,
     coalescing and drops, each beside its kernel default; and what this kernel supports."""
-    old = None
-    if saved is not None:
-        try:
-            old = json.loads(saved.read_text())
-        except (OSError, ValueError) as error:
-            raise InvalidValue(f"cannot read {saved}: {error}", "a file written by "
-                               "`rxtune show --json`") from None
+    old = None if saved is None else documents.load(saved, SHOW_SCHEMA, "rxtune show --json")
     inventory = collect(Host(netns=netns), devices or None)
     if old is not None:
         changes = diff(old, inventory)

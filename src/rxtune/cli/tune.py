@@ -1,23 +1,24 @@
-"""rxtune set / tune / revert / confirm / export: change the receive path safely."""
+"""rxtune set / tune / revert / confirm / export: change the receive path safely. This
+module parses and prints; rxtune.apply does the work."""
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any, Optional
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from ..apply import persist as persisting
 from ..apply import tune as tuning
-from ..apply.journal import Journal
-from ..apply.plan import Assignment, Change, assignments, plan
+from ..apply.plan import Assignment, Change, assignments
 from ..apply.profile import builtin, load
-from ..apply.writer import knob_of
-from ..errors import InvalidValue, NotPermitted, Unsupported
-from ..host import is_root
-from ..knobs.model import Knob, Scope, Target
+from ..changes.journal import knob_of
+from ..errors import InvalidValue
+from ..knobs.model import Knob, Scope
 from ..knobs.registry import get
-from .common import console, friendly_errors
+from .common import WAIT, console, errors, friendly_errors, said
 
 _DEV = typer.Option(None, "--dev", help="device(s) for device, queue and NAPI knobs")
 _NETNS = typer.Option(None, "--netns", help="the devices' network namespace")
@@ -33,52 +34,37 @@ def _shown(knob: Knob, value: Any) -> str:
     return "-" if value is None else knob.display(value)
 
 
-def _table(title: str, rows: list[tuple[Change, str, str]], commands: bool) -> Table:
+def _table(title: str, rows: list[tuple[Change, str, str]]) -> Table:
     table = Table(title=title, title_justify="left", show_edge=False, pad_edge=False)
-    for column in ("knob", "target", "before", "wanted", "status", "command" if commands else "note"):
+    for column in ("knob", "target", "before", "wanted", "status", "note"):
         table.add_column(column, overflow="fold")
     for change, status, note in rows:
         a = change.assignment
         target = (a.target.describe() or "host") + (f" ({a.netns})" if a.netns else "")
         table.add_row(a.knob.name, target, _shown(a.knob, change.previous),
-                      _shown(a.knob, a.value), f"[{_STYLE.get(status, 'red')}]{status}[/]",
-                      change.command if commands and status != "unsupported" else note)
+                      _shown(a.knob, a.value), f"[{_STYLE.get(status, 'red')}]{status}[/]", note)
     return table
 
 
-def _run(values: list[tuple[Knob, Any]], title: str, devices: list[str], netns: str | None,
-         dry_run: bool, persist: bool, persist_root: Path, confirm_within: float | None,
-         queue: int | None = None, napi: int | None = None, strict: bool = False) -> None:
-    """strict (set): a knob the target lacks refuses the whole request; a profile (tune)
-    skips it and says so."""
-    if confirm_within is not None and confirm_within <= 0:
-        raise InvalidValue(f"--confirm-within {confirm_within}", "a number of seconds > 0")
-    items = assignments(values, devices, netns, queue, napi)   # refuses bad input first
-    if persist:
-        persisting.check_persistable(items)
-    if not dry_run and not is_root():
-        raise NotPermitted("changing the receive path needs root (try --dry-run to see the plan)")
-    changes = plan(items)
-    lacking = [c for c in changes if c.status == "unsupported"]
-    if strict and lacking and not dry_run:
-        raise Unsupported("nothing changed: " + "; ".join(
-            f"{c.assignment.knob.name} on {c.assignment.target.describe() or 'host'}: {c.reason}"
-            for c in lacking))
-    if dry_run:
+def _run(request: tuning.Request, title: str) -> None:
+    result = tuning.run(request)
+    said(result.recovered)
+    if request.dry_run:
         console.print(_table(f"{title}: plan (nothing changed)",
-                             [(c, c.status, c.reason) for c in changes], commands=True))
+                             [(c, c.status, c.reason) for c in result.plan]))
+        commands = [c.command for c in result.plan if c.status == "change"]
+        if commands:  # one per line, never folded: for copying
+            console.print("\nThe same as shell commands:")
+            print("\n".join(commands))
         return
-    outcomes = tuning.apply(changes, persist_root if persist else None)
-    console.print(_table(title, [(o.change, o.status, o.detail) for o in outcomes], commands=False))
-    if persist:
-        kept = [c.assignment for c in changes if c.status != "unsupported"]
-        for path in persisting.write(persist_root, kept):
-            console.print(f"persisted: {path}")
-    if confirm_within:
-        tuning.arm_confirmation(confirm_within)
-        console.print(f"[bold yellow]run `rxtune confirm` within {confirm_within:g} s, or this "
-                      "is reverted[/]")
-    if any(o.status == "applied" for o in outcomes):
+    console.print(_table(title, [(o.change, o.status, o.detail) for o in result.outcomes]))
+    for path in result.persisted:
+        console.print(f"persisted: {path}")
+    if result.confirm_deadline is not None:
+        console.print(f"[bold yellow]run `rxtune confirm` before "
+                      f"{time.strftime('%H:%M:%S', time.localtime(result.confirm_deadline))}"
+                      f" ({request.confirm_within:g} s), or this is reverted[/]")
+    if any(o.status == "applied" for o in result.outcomes):
         console.print("undo with `rxtune revert`")
 
 
@@ -100,11 +86,13 @@ def set_(
     queue: Optional[int] = typer.Option(None, help="only this RX queue (queue knobs)"),
     napi: Optional[int] = typer.Option(None, help="only this NAPI id (NAPI knobs)"),
     dry_run: bool = _DRY, persist: bool = _PERSIST, persist_root: Path = _ROOT,
-    confirm_within: Optional[float] = _CONFIRM,
+    confirm_within: Optional[float] = _CONFIRM, wait: float = WAIT,
 ) -> None:
     """Set single knobs, all or nothing, each read back; `rxtune revert` undoes them."""
-    _run(_parse(pairs, napi), "rxtune set", devices or [], netns, dry_run, persist,
-         persist_root, confirm_within, queue, napi, strict=True)
+    _run(tuning.Request(_parse(pairs, napi), "rxtune set " + " ".join(pairs), devices or [],
+                        netns, queue, napi, strict=True, dry_run=dry_run,
+                        persist_root=persist_root if persist else None,
+                        confirm_within=confirm_within, wait=wait), "rxtune set")
 
 
 @friendly_errors
@@ -113,16 +101,25 @@ def tune(
                                 help=f"{', '.join(builtin())}, or a TOML file of your own"),
     devices: Optional[list[str]] = _DEV, netns: Optional[str] = _NETNS,
     dry_run: bool = _DRY, persist: bool = _PERSIST, persist_root: Path = _ROOT,
-    confirm_within: Optional[float] = _CONFIRM,
+    confirm_within: Optional[float] = _CONFIRM, wait: float = WAIT,
 ) -> None:
     """Apply a profile: host knobs always, device knobs on --dev devices. Knobs a device
     lacks are reported unsupported and skipped; a failed write undoes the whole profile."""
     chosen = load(profile)
-    values = [(k, v) for k, v in chosen.values if devices or k.scope in (Scope.HOST, Scope.NAMESPACE)]
+    host_scopes = (Scope.HOST, Scope.NAMESPACE)
+    values = [(k, v) for k, v in chosen.values if devices or k.scope in host_scopes]
+    skipped = sorted({k.name for k, _ in chosen.values if not devices and k.scope not in host_scopes})
+    if skipped and not values:
+        raise InvalidValue(f"profile {chosen.name} sets only device knobs "
+                           f"({', '.join(skipped)}): name the device", "--dev DEV")
     if chosen.description:
-        console.print(f"[bold]{chosen.name}[/]: {chosen.description}")
-    _run(values, f"rxtune tune --profile {chosen.name}", devices or [], netns, dry_run, persist,
-         persist_root, confirm_within)
+        console.print(f"[bold]{escape(chosen.name)}[/]: {escape(chosen.description)}")
+    if skipped:
+        console.print(f"[yellow]skipped without --dev: {', '.join(skipped)}[/]")
+    _run(tuning.Request(values, f"rxtune tune --profile {chosen.name}", devices or [], netns,
+                        dry_run=dry_run, persist_root=persist_root if persist else None,
+                        confirm_within=confirm_within, wait=wait),
+         f"rxtune tune --profile {chosen.name}")
 
 
 @friendly_errors
@@ -130,26 +127,45 @@ def revert(
     persist: bool = typer.Option(False, "--persist", help="also remove the persisted files"),
     persist_root: Optional[Path] = typer.Option(None, "--persist-root",
                                                 help="where /etc is (default: where tune wrote)"),
+    force: bool = typer.Option(False, "--force", help="also put back values someone changed "
+                                                      "since rxtune wrote them"),
+    wait: float = WAIT,
 ) -> None:
-    """Restore every value rxtune set/tune changed to exactly what was there before."""
-    if not is_root():
-        raise NotPermitted("revert writes host settings: run as root")
-    root = persist_root or Path(tuning.persist_root_of_journal() or "/")
-    restored = tuning.revert()
-    for item in restored:
-        console.print(f"restored {item}")
+    """Restore every value rxtune set/tune changed to exactly what was there before; a
+    value someone changed since is left as found and named (exit status 1) unless --force."""
+    result = tuning.revert(force=force, wait=wait)
+    said(result.recovered)
+    report = result.report
+    said([f"restored {item}" for item in report.restored])
     if persist:
+        root = persist_root or Path(result.persist_root or "/")
         for path in persisting.remove(root):
             console.print(f"removed {path}")
-    if not restored:
+    for text in report.left + report.failed:
+        errors.print(f"[yellow]not restored:[/] {escape(text)}", highlight=False)
+    if result.damaged:
+        errors.print(f"[yellow]the journal was damaged[/] ({escape('; '.join(result.damaged))});"
+                     f" restored what it proves; the file is kept as {result.set_aside}: check "
+                     "the values it names by hand", highlight=False)
+    if not report.restored and result.complete:
         console.print("nothing to revert")
+    if not result.complete:
+        raise typer.Exit(1)
 
 
 @friendly_errors
-def confirm() -> None:
-    """Keep a tune applied with --confirm-within."""
-    console.print("confirmed: the tune stays" if tuning.confirm()
-                  else "nothing waits for confirmation")
+def confirm(wait: float = WAIT) -> None:
+    """Keep changes applied with --confirm-within; after the deadline, say what happened."""
+    result = tuning.confirm(wait)
+    said(result.recovered)
+    for command in result.confirmed:
+        console.print(f"confirmed: `{escape(command)}` stays")
+    for text in result.too_late:
+        errors.print(f"[yellow]too late:[/] {escape(text)}", highlight=False)
+    if not result.confirmed and not result.too_late:
+        console.print("nothing waits for confirmation")
+    if result.too_late and not result.confirmed:
+        raise typer.Exit(1)
 
 
 @friendly_errors
@@ -170,16 +186,25 @@ def export(
                              if devices or k.scope in (Scope.HOST, Scope.NAMESPACE)], devices or [])
         title = f"rxtune profile {chosen.name}"
     else:
-        entries = Journal(tuning.TUNE).entries()
-        if not entries:
+        contents = tuning.journal().read()
+        if contents.damaged:
+            raise InvalidValue(f"the journal {tuning.journal().path} is damaged "
+                               f"({'; '.join(contents.damaged)})",
+                               "--profile NAME, or `rxtune revert` first")
+        if not contents.records:
             raise InvalidValue("no tune is applied and no --profile given",
                                "--profile NAME, or run `rxtune tune` first")
-        items = [Assignment(knob_of(e.knob, e.scope), e.new,
-                            Target(dev=e.dev, queue=e.queue, napi=e.napi), e.netns) for e in entries]
+        latest = {r.key: r for r in contents.records}  # the value each knob has now
+        items = [Assignment(knob_of(r.knob, r.scope), r.new, r.target, r.netns)
+                 for r in latest.values()]
         title = "rxtune applied settings"
     text = renderers[fmt](items, title)
     if output:
-        output.write_text(text)
-        console.print(f"written: {output}")
+        try:
+            output.write_text(text)
+        except OSError as error:
+            raise InvalidValue(f"cannot write {output}: {error.strerror}",
+                               "a file in an existing, writable directory") from None
+        console.print(f"written: {escape(str(output))}")
     else:
         print(text, end="")

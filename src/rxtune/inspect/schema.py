@@ -21,7 +21,7 @@ _KNOBS = {"type": "array", "items": _KNOB}
 
 SHOW_SCHEMA = {
     "$schema": "https://json-schema.org/draft/2020-12/schema",
-    "title": "rxtune show",
+    "title": "an rxtune show",
     "type": "object",
     "required": ["schema", "host", "knobs", "devices", "cpus", "capabilities"],
     "properties": {

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import enum
+import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -50,23 +51,37 @@ class Backend(Protocol):
         """Raise Unsupported when a write would be refused (read-only here)."""
 
 
+_INTEGER = re.compile(r"[+-]?[0-9]+", re.ASCII)
+_HEX = re.compile(r"[0-9a-fA-F]+(,[0-9a-fA-F]+)*", re.ASCII)
+_CPU_LIST = re.compile(r"[0-9]+(-[0-9]+)?(,[0-9]+(-[0-9]+)?)*", re.ASCII)
+
+
+def whole_number(value: Any) -> int | None:
+    """An int, or the ASCII digits of one (from a command line); None for anything else:
+    no bool, no float (50.9 is not 50), no '５０', no '5_0'."""
+    if type(value) is int:
+        return value
+    if isinstance(value, str) and _INTEGER.fullmatch(value.strip()):
+        return int(value.strip())
+    return None
+
+
 @dataclass(frozen=True)
 class Range:
     low: int
     high: int
+    note: str = ""   # why the kernel's bound is what it is, where it is not obvious
 
     def check(self, name: str, value: Any) -> int:
-        try:
-            number = int(value)
-        except (TypeError, ValueError):
-            raise InvalidValue(f"{name}={value!r} is not a whole number",
-                               f"{self.low}..{self.high}") from None
+        number = whole_number(value)
+        if number is None:
+            raise InvalidValue(f"{name}={value!r} is not a whole number", self.describe())
         if not self.low <= number <= self.high:
-            raise InvalidValue(f"{name}={number} is out of range", f"{self.low}..{self.high}")
+            raise InvalidValue(f"{name}={number} is out of range", self.describe())
         return number
 
     def describe(self) -> str:
-        return f"{self.low}..{self.high}"
+        return f"{self.low}..{self.high}" + (f" ({self.note})" if self.note else "")
 
 
 _TRUE = {"1", "on", "true", "yes"}
@@ -76,12 +91,15 @@ _FALSE = {"0", "off", "false", "no"}
 @dataclass(frozen=True)
 class Boolean:
     def check(self, name: str, value: Any) -> bool:
-        text = str(value).lower()
+        if isinstance(value, bool):
+            return value
+        text = value.strip().lower() if isinstance(value, str) else None
         if text in _TRUE:
             return True
         if text in _FALSE:
             return False
-        raise InvalidValue(f"{name}={value!r} is not on or off", "on, off, 1, 0")
+        raise InvalidValue(f"{name}={value!r} is not on or off",
+                           "on, off, 1, 0")
 
     def describe(self) -> str:
         return "on|off"
@@ -92,14 +110,11 @@ class CpuList:
     """A CPU list as the kernel writes it in *_list files: "0-3,6"."""
 
     def check(self, name: str, value: Any) -> str:
-        text = str(value).strip()
-        try:
-            for part in text.split(","):
-                low, _, high = part.partition("-")
-                if int(low) < 0 or (high and int(high) < int(low)):
-                    raise ValueError
-        except ValueError:
-            raise InvalidValue(f"{name}={value!r} is not a CPU list", "e.g. 0-3,6") from None
+        text = value.strip() if isinstance(value, str) else ""
+        if not _CPU_LIST.fullmatch(text) or any(
+                int(low) > int(high) for low, _, high in
+                (part.partition("-") for part in text.split(",")) if high):
+            raise InvalidValue(f"{name}={value!r} is not a CPU list", "e.g. 0-3,6")
         return text
 
     def describe(self) -> str:
@@ -109,12 +124,10 @@ class CpuList:
 @dataclass(frozen=True)
 class Hexmask:
     def check(self, name: str, value: Any) -> str:
-        text = str(value).strip().replace(",", "")
-        try:
-            int(text, 16)
-        except ValueError:
-            raise InvalidValue(f"{name}={value!r} is not a hex CPU mask", "e.g. 0, 3, ff") from None
-        return str(value).strip()
+        text = value.strip() if isinstance(value, str) else ""
+        if not _HEX.fullmatch(text):
+            raise InvalidValue(f"{name}={value!r} is not a hex CPU mask", "e.g. 0, 3, ff")
+        return text
 
     def describe(self) -> str:
         return "hex cpu mask"

@@ -21,7 +21,7 @@ def get(name: str, scope: Scope | None = None) -> Knob:
     """A knob by the name users know ("busy_read" finds net.core.busy_read). A name two
     scopes share (irq, threaded) needs the scope, or resolves in the order queue, device."""
     matches = [k for k in REGISTRY
-               if (k.name == name or k.name == f"net.core.{name}")
+               if (k.name == name or (k.group == "sysctl" and k.name.endswith(f".{name}")))
                and (scope is None or k.scope == scope)]
     if len(matches) > 1:
         order = [Scope.QUEUE, Scope.DEVICE, Scope.HOST, Scope.NAMESPACE, Scope.NAPI, Scope.SOCKET]

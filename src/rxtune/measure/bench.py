@@ -13,8 +13,9 @@ from typing import Any
 
 from pyroute2 import IPRoute
 
-from ..apply.journal import host_lock
-from ..apply.transient import TransientChanges, recover_leftovers
+from ..changes.lock import check_wait, host_lock
+from ..changes.recover import recover
+from ..changes.transient import TransientChanges
 from ..backends.context import ReadContext
 from ..backends.netlink_knobs import napi_list
 from ..errors import InvalidValue, NotPermitted, RxtuneError, Unsupported
@@ -60,8 +61,10 @@ class Options:
     rate_pps: int = 0              # load mode: the offered rate
     flows: int = 1
     rcvbuf: int | None = None      # throughput/load: SO_RCVBUF of the receiving socket
+    wait_s: float = 0.0            # how long to wait for another rxtune's host lock
 
     def validate(self) -> None:
+        check_wait(self.wait_s)
         if not 0.2 <= self.duration_s <= 3600:
             raise InvalidValue(f"duration {self.duration_s} s is out of range", "0.2..3600 s")
         low = pingpong._engine.MIN_MESSAGE if self.mode == PINGPONG else 18
@@ -224,12 +227,12 @@ def run(options: Options, progress: Progress | None = None) -> dict[str, Any]:
     if not is_root():
         raise NotPermitted("rxtune bench needs root: it builds network namespaces and may set "
                            "host-wide busy-poll sysctls (restoring them afterwards)")
-    with host_lock("rxtune bench"):
-        restored = recover_leftovers()
+    with host_lock("rxtune bench", options.wait_s):
+        recovered = recover("rxtune bench")
         removed = veth.remove_leftovers()
         started = time.time()
         runs: list[dict[str, Any]] = []
-        with _sides(options) as sides, TransientChanges() as changes:
+        with _sides(options) as sides, TransientChanges("rxtune bench") as changes:
             _apply(changes, sides, options.device.sysfs(), options.device.napi(), {})
             metadata = {
                 "kernel": platform.release(), "cpus": os.cpu_count(), "machine": platform.machine(),
@@ -237,7 +240,7 @@ def run(options: Options, progress: Progress | None = None) -> dict[str, Any]:
                 "message_size": options.message_size, "duration_s": options.duration_s,
                 "pinning": {"client_cpu": sides.client.cpu, "reflector_cpu": sides.reflector.cpu},
                 "device_settings": {**options.device.sysfs(), **options.device.napi()},
-                "knobs": _snapshot(sides), "recovered": {"restored": restored,
+                "knobs": _snapshot(sides), "recovered": {"restored": recovered,
                                                          "removed_namespaces": removed},
             }
             # read from the receiving device itself, so a real interface is judged too

@@ -2,6 +2,10 @@
 a strategy that could not run keeps its row with `unsupported` set to the reason."""
 from __future__ import annotations
 
+from .strategies import CATALOGUE
+
+_NUMBER = {"type": ["number", "null"]}
+
 _PERCENTILES = {
     "type": "object",
     "required": ["min", "p50", "p90", "p99", "p999", "max", "mean", "count"],
@@ -13,8 +17,11 @@ _RUN = {
     "type": "object",
     "required": ["strategy", "label", "params", "unsupported"],
     "properties": {
-        "strategy": {"type": "string"}, "label": {"type": "string"},
+        "strategy": {"enum": list(CATALOGUE)}, "label": {"type": "string"},
         "unsupported": {"type": ["string", "null"]},
+        "params": {"type": "object", "properties": {
+            "busy_poll_us": {"type": ["integer", "null"]},
+            "batch": {"type": "integer", "minimum": 1, "maximum": 256}}},
         "latency_ns": _PERCENTILES, "rtt_ns": _PERCENTILES,
         "split_ns": {"type": "object", "required": ["to_kernel", "kernel_to_app"],
                      "properties": {"to_kernel": _PERCENTILES, "kernel_to_app": _PERCENTILES}},
@@ -22,8 +29,9 @@ _RUN = {
                     "required": ["sent", "received", "lost", "reordered"],
                     "properties": {k: {"type": "integer", "minimum": 0}
                                    for k in ("sent", "received", "lost", "reordered")}},
-        "rate": {"type": "object"},
-        "cost": {"type": "object",
+        "drops": {"type": "object", "additionalProperties": {"type": "integer"}},
+        "rate": {"type": "object", "additionalProperties": _NUMBER},
+        "cost": {"type": "object", "additionalProperties": _NUMBER,
                  "required": ["ctx_voluntary", "ctx_involuntary", "cpu_user_ns", "cpu_system_ns",
                               "cpu_ns_per_packet", "cpu_fraction", "hardirqs",
                               "net_rx_softirqs"]},
@@ -55,7 +63,7 @@ _THROUGHPUT_RUN = {"if": {"properties": {"unsupported": {"type": "null"}}},
 
 BENCH_SCHEMA = {
     "$schema": "https://json-schema.org/draft/2020-12/schema",
-    "title": "rxtune bench",
+    "title": "an rxtune bench",
     "type": "object",
     "required": ["schema", "mode", "metadata", "runs"],
     "properties": {

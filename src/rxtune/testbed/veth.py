@@ -1,6 +1,7 @@
 """Two network namespaces joined by a veth pair, in the configurations of
-../shared/reference/receive-path.md. Names start with PREFIX and carry the owner's pid, so
-a later run can tell leftovers of a killed run from a live one and remove them."""
+../shared/reference/receive-path.md. Names start with PREFIX and carry the owner's pid and
+start time (rxtune-PID.START-tx), so a later run can tell leftovers of a killed run from a
+live one, even where the pid has been reused, and remove them."""
 from __future__ import annotations
 
 import os
@@ -12,13 +13,13 @@ from dataclasses import dataclass
 from pyroute2 import IPRoute, netns
 from pyroute2.netlink.exceptions import NetlinkError
 
-from ..apply.journal import pid_alive
+from ..changes.process import ProcessId
 from ..backends.netlink import ethtool
 from ..errors import InvalidValue, NotPermitted, RxtuneError
 from ..host import call_in_netns, is_root
 
 PREFIX = "rxtune-"
-_NAME = re.compile(rf"^{PREFIX}(\d+)-")
+_NAME = re.compile(rf"^{PREFIX}(\d+)(?:\.(\d+))?-")  # the start time: since rxtune 0.2
 NUD_PERMANENT = 0x80
 # RFC 2544 benchmarking addresses, on the testbed's own veths only
 SENDER_ADDRESS, RECEIVER_ADDRESS, PREFIXLEN = "198.18.0.1", "198.18.0.2", 30
@@ -98,8 +99,8 @@ def create(config: Configuration) -> Testbed:
     """Build the testbed; on any failure, remove what was built and raise."""
     if not is_root():
         raise NotPermitted("the testbed creates network namespaces: run as root")
-    owner = os.getpid()
-    tx_ns, rx_ns = f"{PREFIX}{owner}-tx", f"{PREFIX}{owner}-rx"
+    owner = ProcessId.current()
+    tx_ns, rx_ns = f"{PREFIX}{owner.pid}.{owner.start}-tx", f"{PREFIX}{owner.pid}.{owner.start}-rx"
     bed = Testbed(config, Side(tx_ns, "tx0", SENDER_ADDRESS), Side(rx_ns, "rx0", RECEIVER_ADDRESS),
                   cpus=_pin_cpus())
     try:
@@ -139,12 +140,20 @@ def destroy(bed: Testbed) -> None:
             netns.remove(name)
 
 
+def owner(name: str) -> ProcessId | None:
+    """The process that created a namespace of ours (None: not one of ours)."""
+    match = _NAME.match(name)
+    if not match:
+        return None
+    return ProcessId(int(match.group(1)), int(match.group(2)) if match.group(2) else None)
+
+
 def leftovers() -> list[str]:
     """Namespaces of ours whose owner process is gone."""
     found = []
     for name in netns.listnetns():
-        match = _NAME.match(name)
-        if match and not pid_alive(int(match.group(1))):
+        created_by = owner(name)
+        if created_by and not created_by.alive():
             found.append(name)
     return sorted(found)
 

@@ -6,8 +6,7 @@ from typing import Any
 from ..backends.context import ReadContext
 from ..errors import VerifyFailed
 from ..host import Host
-from ..knobs.model import Knob, Scope, Target
-from ..knobs.registry import get
+from ..knobs.model import Knob, Target
 
 
 def read_value(host: Host, knob: Knob, target: Target) -> Any:
@@ -28,20 +27,21 @@ def write_verified(host: Host, knob: Knob, target: Target, value: Any) -> Any:
             knob.write(ctx, wanted, target)
             ctx.forget()
             now = knob.read(ctx, target)
-        if normalize(knob, now) != normalize(knob, wanted):
+        if not same(knob, now, wanted):
             raise VerifyFailed(f"{knob.name} on {target.describe() or 'host'}: wrote {wanted}, "
                                f"kernel reports {now}")
         return previous
     return host.call(_write)
 
 
-def normalize(knob: Knob, value: Any) -> Any:
+def same(knob: Knob, a: Any, b: Any) -> bool:
+    """Equal as the kernel means it: on == 1, "0,3" == "3" for a CPU mask."""
+    return _normalize(knob, a) == _normalize(knob, b)
+
+
+def _normalize(knob: Knob, value: Any) -> Any:
     if knob.unit == "bool":
         return bool(value)
     if knob.unit == "hex cpu mask":
         return int(str(value).replace(",", ""), 16)
     return value
-
-
-def knob_of(name: str, scope: str) -> Knob:
-    return get(name, Scope(scope))
