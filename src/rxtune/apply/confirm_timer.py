@@ -29,10 +29,14 @@ def start(journal: Path, confirmation: Confirmation) -> Confirmation:
     seconds = max(confirmation.deadline - time.time(), 0.0)
     if SYSTEMD_RUNNING.is_dir() and shutil.which("systemd-run"):
         unit = f"rxtune-confirm-{confirmation.group}"
-        out = subprocess.run(["systemd-run", "--quiet", f"--unit={unit}",
-                              f"--on-active={seconds:.3f}s", "--timer-property=AccuracySec=100ms",
-                              *_command(journal, confirmation)],
-                             capture_output=True, text=True, timeout=30)
+        try:
+            out = subprocess.run(["systemd-run", "--quiet", f"--unit={unit}",
+                                  f"--on-active={seconds:.3f}s",
+                                  "--timer-property=AccuracySec=100ms",
+                                  *_command(journal, confirmation)],
+                                 capture_output=True, text=True, timeout=30)
+        except subprocess.TimeoutExpired:
+            raise RxtuneError("systemd-run did not answer within 30 s") from None
         if out.returncode != 0:
             raise RxtuneError(f"systemd-run could not start the confirmation timer: "
                               f"{out.stderr.strip()}")

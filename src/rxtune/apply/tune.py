@@ -114,7 +114,12 @@ def run(request: Request) -> Result:
                                   f"({error.strerror}: {error.filename}); everything written "
                                   "was restored") from None
         if request.confirm_within is not None:
-            result.confirm_deadline = _arm(j, group, request.confirm_within, request.command)
+            try:
+                result.confirm_deadline = _arm(j, group, request.confirm_within,
+                                               request.command)
+            except RxtuneError as error:
+                _roll_back(group, drop_confirmation=True)
+                raise ApplyFailed(f"{error}; everything written was restored") from None
         return result
 
 
@@ -147,13 +152,17 @@ def _apply(changes: list[Change], request: Request, group: str) -> list[Outcome]
             for c in changes]
 
 
-def _roll_back(group: str) -> str:
+def _roll_back(group: str, drop_confirmation: bool = False) -> str:
     """Undo this run's writes (forced: they are ours, made a moment ago under the lock)."""
     j = journal()
     contents = j.read()
     report = revert_records(contents.records, lambda r: r.group == group, force=True)
-    j.write(report.remaining, contents.meta, command="rollback",
-            announce=bool(contents.meta.get("confirmations")))
+    meta = dict(contents.meta)
+    if drop_confirmation:
+        meta["confirmations"] = [c for c in meta.get("confirmations", [])
+                                 if c.get("group") != group]
+    j.write(report.remaining, meta, command="rollback",
+            announce=bool(meta.get("confirmations")))
     return ("everything written was restored" if report.complete
             else "could not restore: " + "; ".join(report.failed))
 
