@@ -78,4 +78,7 @@ def load(name: str) -> Profile:
             knob = _knob(section, key)
             knob.check(value)  # refuse the whole profile before anything is read or written
             values.append((knob, value))
+    if not values:
+        raise InvalidValue(f"{path} sets no knob", "[host], [device], [queue] or [napi] "
+                           "tables of knob = value, or kernel_defaults = true")
     return Profile(path.stem, description.strip(), tuple(values))

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 from pathlib import Path
 from typing import Any, Optional
 
@@ -16,7 +17,7 @@ from ..knobs.model import whole_number
 from ..measure import bench as bench_run
 from ..measure.strategies import CATALOGUE, select
 from ..testbed.veth import CONFIGURATIONS
-from .common import WAIT, console, friendly_errors, print_json, said
+from .common import strict_float, strict_int, WAIT, console, friendly_errors, print_json, said
 
 
 def _us(ns: int | None) -> str:
@@ -136,6 +137,11 @@ def write_csv(result: dict[str, Any], path: Path) -> None:
                            "a file in an existing, writable directory") from None
 
 
+def writable_place(path: Path) -> bool:
+    parent = path.parent if str(path.parent) else Path(".")
+    return parent.is_dir() and os.access(parent, os.W_OK) and not path.is_dir()
+
+
 def _split(values: Optional[list[str]]) -> list[str]:
     return [v.strip() for item in values or [] for v in item.split(",") if v.strip()]
 
@@ -144,23 +150,23 @@ def _split(values: Optional[list[str]]) -> list[str]:
 def bench(
     mode: str = typer.Option("pingpong", "--mode", help="pingpong (latency, one packet in "
                              "flight), throughput (flood), load (paced, with --rate)"),
-    rate: int = typer.Option(0, "--rate", help="--mode load: packets/s offered"),
-    flows: int = typer.Option(1, "--flows", help="throughput/load: sender flows (source ports)"),
-    batch: int = typer.Option(32, "--batch", help="recvmmsg batch size"),
-    rcvbuf: Optional[int] = typer.Option(None, "--rcvbuf", help="throughput/load: SO_RCVBUF bytes of the receiving socket"),
+    rate: int = typer.Option(0, "--rate", parser=strict_int, help="--mode load: packets/s offered"),
+    flows: int = typer.Option(1, "--flows", parser=strict_int, help="throughput/load: sender flows (source ports)"),
+    batch: int = typer.Option(32, "--batch", parser=strict_int, help="recvmmsg batch size"),
+    rcvbuf: Optional[int] = typer.Option(None, "--rcvbuf", parser=strict_int, help="throughput/load: SO_RCVBUF bytes of the receiving socket"),
     strategies: Optional[list[str]] = typer.Option(
         None, "--strategy", "-s", help=f"strategies to run, repeat or comma-separate "
                                        f"(default: all of the mode): {', '.join(CATALOGUE)}"),
     busy_poll_us: Optional[list[str]] = typer.Option(
         None, "--busy-poll-us", help="µs values for the busy-polling strategies (default 50)"),
-    duration: float = typer.Option(3.0, "--duration", "-d", help="seconds per strategy"),
-    message_size: int = typer.Option(64, "--message-size", "-m", help="UDP payload bytes"),
+    duration: float = typer.Option(3.0, "--duration", "-d", parser=strict_float, help="seconds per strategy"),
+    message_size: int = typer.Option(64, "--message-size", "-m", parser=strict_int, help="UDP payload bytes"),
     testbed: str = typer.Option("A", "--testbed", "-t", help="testbed configuration: " + "; ".join(
         f"{k}: {v.summary}" for k, v in CONFIGURATIONS.items())),
-    defer_hard_irqs: Optional[int] = typer.Option(None, help="napi_defer_hard_irqs on the test devices"),
-    gro_flush_timeout: Optional[int] = typer.Option(None, help="gro_flush_timeout (ns) on the test devices"),
+    defer_hard_irqs: Optional[int] = typer.Option(None, parser=strict_int, help="napi_defer_hard_irqs on the test devices"),
+    gro_flush_timeout: Optional[int] = typer.Option(None, parser=strict_int, help="gro_flush_timeout (ns) on the test devices"),
     threaded: Optional[bool] = typer.Option(None, "--threaded/--no-threaded", help="threaded NAPI on the test devices"),
-    irq_suspend_timeout: Optional[int] = typer.Option(None, help="irq-suspend-timeout (ns) on the test devices' NAPIs"),
+    irq_suspend_timeout: Optional[int] = typer.Option(None, parser=strict_int, help="irq-suspend-timeout (ns) on the test devices' NAPIs"),
     interface: Optional[str] = typer.Option(None, help="measure on this real interface instead of the testbed"),
     peer: Optional[str] = typer.Option(None, help="with --interface: the host running `rxtune reflect`"),
     as_json: bool = typer.Option(False, "--json", help="print the result as JSON (rxtune.bench/1)"),
@@ -184,6 +190,9 @@ def bench(
         interface=interface, peer=peer, mode=mode, rate_pps=rate, flows=flows,
         rcvbuf=rcvbuf, wait_s=wait)
     options.validate()
+    for path in (save, csv_path):  # refuse before a long run, not after it
+        if path is not None and not writable_place(path):
+            raise InvalidValue(f"cannot write {path}", "a file in an existing, writable directory")
     unwind_on_termination()
     with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
                   TimeElapsedColumn(), console=console, transient=True,

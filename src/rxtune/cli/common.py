@@ -4,6 +4,7 @@ from __future__ import annotations
 import functools
 import json
 import os
+import re
 import sys
 import traceback
 from collections.abc import Callable
@@ -21,7 +22,32 @@ console = Console() if sys.stdout.isatty() else Console(width=160)
 errors = Console(stderr=True, soft_wrap=True)
 F = TypeVar("F", bound=Callable[..., Any])
 EXIT_INTERNAL = 70  # EX_SOFTWARE
-WAIT = typer.Option(0.0, "--wait", metavar="SECONDS",
+
+
+_INT = re.compile(r"[+-]?[0-9]+", re.ASCII)
+_FLOAT = re.compile(r"[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]+)?", re.ASCII)
+
+
+def strict_int(text: Any) -> int:
+    """A whole number as a person types it: ASCII digits; not '5_0' or '５０', which
+    Python's int() would take."""
+    if isinstance(text, int):
+        return text
+    if not _INT.fullmatch(str(text).strip()):
+        raise typer.BadParameter(f"{text!r} is not a whole number (valid: e.g. 50)")
+    return int(text)
+
+
+def strict_float(text: Any) -> float:
+    """A number of seconds: digits, a point, an exponent; not nan, inf or '5_0'."""
+    if isinstance(text, (int, float)):
+        return float(text)
+    if not _FLOAT.fullmatch(str(text).strip()):
+        raise typer.BadParameter(f"{text!r} is not a number (valid: e.g. 2.5)")
+    return float(text)
+
+
+WAIT = typer.Option(0.0, "--wait", metavar="SECONDS", parser=strict_float,
                     help="wait this long for another rxtune that is changing the host")
 
 

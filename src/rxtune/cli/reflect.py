@@ -2,6 +2,7 @@
 peer host. It echoes every packet until Ctrl-C (or --duration)."""
 from __future__ import annotations
 
+import socket
 import time
 from typing import Optional
 
@@ -9,10 +10,11 @@ import numpy as np
 import typer
 
 from ..engine import _engine
+from ..errors import InvalidValue
 from ..engine.sockets import open_udp
 from ..measure.pingpong import PORT
 from ..measure.strategies import CATALOGUE, select
-from .common import console, friendly_errors
+from .common import strict_float, strict_int, console, friendly_errors
 
 SLICE_NS = 500_000_000  # the C loop returns this often, so Ctrl-C is seen
 
@@ -20,13 +22,23 @@ SLICE_NS = 500_000_000  # the C loop returns this often, so Ctrl-C is seen
 @friendly_errors
 def reflect(
     address: str = typer.Option("0.0.0.0", help="address to listen on"),
-    port: int = typer.Option(PORT, min=1, max=65535, help="UDP port"),
+    port: int = typer.Option(PORT, parser=strict_int, help="UDP port"),
     strategy: str = typer.Option("spin", help=f"how to wait: {', '.join(CATALOGUE)}"),
-    busy_poll_us: int = typer.Option(50, help="µs for busy-polling strategies"),
-    duration: Optional[float] = typer.Option(None, min=0.1, max=31_536_000,
+    busy_poll_us: int = typer.Option(50, parser=strict_int,
+                                     help="µs for busy-polling strategies"),
+    duration: Optional[float] = typer.Option(None, parser=strict_float,
                                              help="seconds to run (default: until Ctrl-C)"),
 ) -> None:
     """Echo rxtune's test packets back to their sender (run it on the peer host)."""
+    if not 1 <= port <= 65535:
+        raise InvalidValue(f"--port {port}", "1..65535")
+    if duration is not None and not 0.1 <= duration <= 31_536_000:
+        raise InvalidValue(f"--duration {duration}", "0.1 s to a year, or none: until Ctrl-C")
+    try:
+        socket.inet_pton(socket.AF_INET, address)
+    except OSError:
+        raise InvalidValue(f"--address {address!r} is not an IPv4 address",
+                           "e.g. 198.18.0.2, or 0.0.0.0 for every address") from None
     (chosen,) = select([strategy], [busy_poll_us])
     sock = open_udp(chosen, (address, port), rx_timestamps=False)
     nothing = np.empty(0, np.int64)  # a remote reflector records nothing: no shared clock

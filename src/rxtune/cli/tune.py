@@ -18,14 +18,14 @@ from ..changes.journal import knob_of
 from ..errors import InvalidValue
 from ..knobs.model import Knob, Scope
 from ..knobs.registry import get
-from .common import WAIT, console, errors, friendly_errors, said
+from .common import strict_float, strict_int, WAIT, console, errors, friendly_errors, said
 
 _DEV = typer.Option(None, "--dev", help="device(s) for device, queue and NAPI knobs")
 _NETNS = typer.Option(None, "--netns", help="the devices' network namespace")
 _DRY = typer.Option(False, "--dry-run", help="print the plan and its shell commands; touch nothing")
 _PERSIST = typer.Option(False, "--persist", help="also write what survives a reboot")
 _ROOT = typer.Option(Path("/"), "--persist-root", help="where /etc is (for tests and images)")
-_CONFIRM = typer.Option(None, "--confirm-within", metavar="SECONDS",
+_CONFIRM = typer.Option(None, "--confirm-within", metavar="SECONDS", parser=strict_float,
                         help="revert by itself unless `rxtune confirm` comes in time")
 _STYLE = {"applied": "green", "change": "yellow", "unchanged": "dim", "unsupported": "dim"}
 
@@ -83,8 +83,10 @@ def _parse(pairs: list[str], napi: int | None) -> list[tuple[Knob, Any]]:
 def set_(
     pairs: list[str] = typer.Argument(..., metavar="KNOB=VALUE..."),
     devices: Optional[list[str]] = _DEV, netns: Optional[str] = _NETNS,
-    queue: Optional[int] = typer.Option(None, help="only this RX queue (queue knobs)"),
-    napi: Optional[int] = typer.Option(None, help="only this NAPI id (NAPI knobs)"),
+    queue: Optional[int] = typer.Option(None, parser=strict_int,
+                                        help="only this RX queue (queue knobs)"),
+    napi: Optional[int] = typer.Option(None, parser=strict_int,
+                                       help="only this NAPI id (NAPI knobs)"),
     dry_run: bool = _DRY, persist: bool = _PERSIST, persist_root: Path = _ROOT,
     confirm_within: Optional[float] = _CONFIRM, wait: float = WAIT,
 ) -> None:
