@@ -23,6 +23,17 @@ class Profile:
     description: str
     values: tuple[tuple[Knob, Any], ...]
 
+    def for_devices(self, devices: list[str]) -> tuple[list[tuple[Knob, Any]], list[str]]:
+        """The values that apply with these devices (host knobs always, the others only
+        with a device), and the names of those skipped; refused if nothing applies."""
+        host = (Scope.HOST, Scope.NAMESPACE)
+        values = [(k, v) for k, v in self.values if devices or k.scope in host]
+        skipped = sorted({k.name for k, _ in self.values if not devices and k.scope not in host})
+        if not values:
+            raise InvalidValue(f"profile {self.name} sets only device knobs "
+                               f"({', '.join(skipped)}): name the device", "--dev DEV")
+        return values, skipped
+
 
 def builtin() -> list[str]:
     return sorted(p.stem for p in PROFILES.glob("*.toml"))

@@ -108,12 +108,7 @@ def tune(
     """Apply a profile: host knobs always, device knobs on --dev devices. Knobs a device
     lacks are reported unsupported and skipped; a failed write undoes the whole profile."""
     chosen = load(profile)
-    host_scopes = (Scope.HOST, Scope.NAMESPACE)
-    values = [(k, v) for k, v in chosen.values if devices or k.scope in host_scopes]
-    skipped = sorted({k.name for k, _ in chosen.values if not devices and k.scope not in host_scopes})
-    if skipped and not values:
-        raise InvalidValue(f"profile {chosen.name} sets only device knobs "
-                           f"({', '.join(skipped)}): name the device", "--dev DEV")
+    values, skipped = chosen.for_devices(devices or [])
     if chosen.description:
         console.print(f"[bold]{escape(chosen.name)}[/]: {escape(chosen.description)}")
     if skipped:
@@ -184,8 +179,7 @@ def export(
         raise InvalidValue(f"unknown format '{fmt}'", renderers)
     if profile:
         chosen = load(profile)
-        items = assignments([(k, v) for k, v in chosen.values
-                             if devices or k.scope in (Scope.HOST, Scope.NAMESPACE)], devices or [])
+        items = assignments(chosen.for_devices(devices or [])[0], devices or [])
         title = f"rxtune profile {chosen.name}"
     else:
         contents = tuning.journal().read()
