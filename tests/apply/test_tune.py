@@ -257,3 +257,40 @@ def test_set_refuses_a_knob_the_device_lacks_and_changes_nothing(bed):
     assert "nothing changed: rx-usecs on rx0: ethtool coalesce-get: Operation not supported" in out.stderr
     assert read(bed, "napi_defer_hard_irqs", Scope.DEVICE) == 0
     assert tune.journal().read().records == []
+
+
+def test_the_boot_unit_runs_a_script_that_reproduces_the_settings(tmp_path):
+    """What the README promises of --persist: at boot, rxtune-apply.service (a oneshot
+    wanted by multi-user.target) runs a script that sets the device knobs again, and
+    sysctl.d sets the host ones."""
+    import configparser
+    import subprocess
+    root = tmp_path / "root"
+    budget = Path("/proc/sys/net/core/netdev_budget").read_text()
+    rxtune("set", "netdev_budget=302", "rps_cpus=1", "--dev", "lo", "--persist",
+           "--persist-root", str(root))
+    unit = configparser.ConfigParser(strict=True)
+    unit.read_string((root / persist.UNIT).read_text())
+    assert unit["Service"]["Type"] == "oneshot" and unit["Service"]["ExecStart"] == f"/{persist.SCRIPT}"
+    assert unit["Install"]["WantedBy"] == "multi-user.target"
+    assert os.readlink(root / persist.WANTS) == f"/{persist.UNIT}"
+    script = root / persist.SCRIPT
+    assert os.access(script, os.X_OK)
+    rxtune("revert")
+    rps = Path("/sys/class/net/lo/queues/rx-0/rps_cpus")
+    assert int(rps.read_text(), 16) == 0
+    try:  # boot: the script and sysctl.d bring the settings back
+        subprocess.run(["sh", "-e", str(script)], check=True, timeout=30)
+        subprocess.run(["sysctl", "-q", "-p", str(root / persist.SYSCTL_FILE)], check=True,
+                       timeout=30)
+        assert int(rps.read_text(), 16) == 1
+        assert Path("/proc/sys/net/core/netdev_budget").read_text().strip() == "302"
+    finally:
+        rps.write_text("0")
+        Path("/proc/sys/net/core/netdev_budget").write_text(budget)
+
+
+def test_persisting_a_setting_bound_to_an_irq_number_is_refused():
+    out = rxtune("set", "irq_affinity=0", "--dev", "lo", "--persist", "--persist-root",
+                 "/tmp/x", check=False)
+    assert out.returncode == 2 and "IRQ numbers change at reboot" in out.stderr
