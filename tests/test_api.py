@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import socket
+from pathlib import Path
 
 import pytest
 
@@ -53,3 +54,17 @@ def test_inventory_reads_the_namespace(bed):
     report = rxtune.inventory(netns=bed.receiver.netns)
     assert report["schema"] == "rxtune.show/1"
     assert [d["name"] for d in report["devices"]] == [bed.receiver.ifname]
+
+
+def test_tune_and_revert_from_python_as_the_command_line_does(bed):
+    busy_read = Path("/proc/sys/net/core/busy_read")
+    result = rxtune.tune(values={"busy_read": 8})
+    assert [o.status for o in result.outcomes] == ["applied"] and busy_read.read_text().strip() == "8"
+    plan = rxtune.tune("balanced", devices=["rx0"], netns=bed.receiver.netns, dry_run=True)
+    assert {c.assignment.knob.name for c in plan.plan} == {"napi_defer_hard_irqs",
+                                                            "gro_flush_timeout"}
+    with pytest.raises(rxtune.InvalidValue, match="a profile or values"):
+        rxtune.tune()
+    reverted = rxtune.revert()
+    assert reverted.complete and reverted.report.restored == ["net.core.busy_read=0"]
+    assert busy_read.read_text().strip() == "0"

@@ -1,7 +1,11 @@
-"""The Python API: read the receive path, and receive with a strategy in your own program.
+"""The Python API: read the receive path, change it as `rxtune set/tune` do, and receive
+with a strategy in your own program.
 
     import rxtune
     report = rxtune.inventory(["eth1"])            # what `rxtune show --json` prints
+    rxtune.tune(values={"busy_read": 50})          # `rxtune set busy_read=50`, journaled
+    rxtune.tune("latency", devices=["eth1"])       # `rxtune tune --profile latency --dev eth1`
+    rxtune.revert()                                # `rxtune revert`
     with rxtune.open_receiver("so_busy_poll", ("0.0.0.0", 9000), busy_poll_us=50) as rx:
         data = rx.recv()                           # busy polls the NAPI, then sleeps
         print(rx.napi_id())                        # which NAPI the packet came through
@@ -14,16 +18,50 @@ import time
 from types import TracebackType
 from typing import Any
 
+from .apply import tune as tuning
+from .apply.profile import load
 from .engine.sockets import StrategySocket, open_udp
 from .errors import InvalidValue
 from .host import Host
 from .inspect.inventory import collect
+from .knobs.registry import get
 from .measure.strategies import PINGPONG_NAMES, Wait, select as select_strategies
 
 
 def inventory(devices: list[str] | None = None, netns: str | None = None) -> dict[str, Any]:
     """The receive path as it stands (schema rxtune.show/1)."""
     return collect(Host(netns=netns), devices)
+
+
+def tune(profile: str | None = None, values: dict[str, Any] | None = None,
+         devices: list[str] | None = None, netns: str | None = None, dry_run: bool = False,
+         confirm_within: float | None = None, wait: float = 0.0) -> tuning.Result:
+    """Apply a profile (by name or path) or single knob values, all or nothing, journaled,
+    each read back: what `rxtune tune` and `rxtune set` do. Single values are strict (a knob
+    the device lacks refuses the whole request); a profile skips what a device lacks."""
+    if (profile is None) == (values is None):
+        raise InvalidValue("give a profile or values", "tune('latency') or "
+                           "tune(values={'busy_read': 50})")
+    if profile is not None:
+        chosen = load(profile)
+        pairs, _ = chosen.for_devices(devices or [])
+        command = f"rxtune.tune({profile!r})"
+    else:
+        pairs = [(get(name), value) for name, value in (values or {}).items()]
+        command = f"rxtune.tune(values={values!r})"
+    return tuning.run(tuning.Request(pairs, command, devices or [], netns,
+                                     strict=values is not None, dry_run=dry_run,
+                                     confirm_within=confirm_within, wait=wait))
+
+
+def revert(force: bool = False, wait: float = 0.0) -> tuning.RevertResult:
+    """Put back what tune/set changed, never over a value changed since (unless force)."""
+    return tuning.revert(force=force, wait=wait)
+
+
+def confirm(wait: float = 0.0) -> tuning.ConfirmResult:
+    """Keep changes made with confirm_within."""
+    return tuning.confirm(wait)
 
 
 class Receiver:
