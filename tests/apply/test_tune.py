@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import os
 import signal
-import time
 from pathlib import Path
 
 import pytest
@@ -11,6 +10,7 @@ from conftest import run_rxtune
 
 from rxtune.apply import persist, plan, tune
 from rxtune.changes import writer
+from rxtune.changes.recover import confirmations
 from rxtune.errors import InvalidValue
 from rxtune.host import Host, Worker
 from rxtune.knobs.model import Scope, Target
@@ -185,10 +185,13 @@ def test_confirm_within_reverts_unless_confirmed(bed, wait_for):
     assert wait_for(lambda: read(bed, "napi_defer_hard_irqs", Scope.DEVICE) == 0)
     assert tune.journal().read().records == []
 
+    # a window a cold interpreter start cannot race; confirmed, the timer is stopped
     rxtune("set", "napi_defer_hard_irqs=8", "--dev", RX, "--netns", bed.receiver.netns,
-           "--confirm-within", "1")
+           "--confirm-within", "120")
+    (armed,) = confirmations(tune.journal().read())
     assert "confirmed" in rxtune("confirm").stdout
-    time.sleep(2.5)
+    assert not confirmations(tune.journal().read())
+    assert wait_for(lambda: not armed.watchdog.alive())
     assert read(bed, "napi_defer_hard_irqs", Scope.DEVICE) == 8
     rxtune("revert")
 

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import csv
 import json
-import os
 from pathlib import Path
 from typing import Any, Optional
 
@@ -138,8 +137,17 @@ def write_csv(result: dict[str, Any], path: Path) -> None:
 
 
 def writable_place(path: Path) -> bool:
-    parent = path.parent if str(path.parent) else Path(".")
-    return parent.is_dir() and os.access(parent, os.W_OK) and not path.is_dir()
+    """Whether a file can be written there: tried, since permissions alone do not tell
+    (root may write anywhere but /proc, a read-only mount, a directory)."""
+    existed = path.exists()
+    try:
+        with path.open("a"):
+            pass
+    except OSError:
+        return False
+    if not existed:
+        path.unlink()
+    return True
 
 
 def _split(values: Optional[list[str]]) -> list[str]:
