@@ -3,6 +3,7 @@
 Every test runs with a private state directory and under a host guard: what a test leaves
 changed (host knobs, namespaces of its own or of a killed child) fails that test, and is
 restored before the next one starts, also when the test failed half way."""
+
 from __future__ import annotations
 
 import os
@@ -38,7 +39,9 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 @pytest.fixture(autouse=True)
-def private_state_dir(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:
+def private_state_dir(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> Path:
     """Journals of each test in a directory of its own, never /var/lib/rxtune."""
     path = tmp_path_factory.mktemp("state")
     monkeypatch.setenv("RXTUNE_STATE_DIR", str(path))
@@ -78,6 +81,7 @@ def host_left_as_found(private_state_dir: Path):
     leaked = leaked_namespaces(namespaces)
     # restore before reporting, so one failing test does not fail the next ones too
     from rxtune.apply import tune
+
     with host_lock("pytest teardown", wait=120):
         recover("pytest teardown")
         if changed and tune.journal().read().records:
@@ -100,6 +104,7 @@ def data() -> Path:
 @pytest.fixture
 def wait_for() -> Callable[..., bool]:
     """Poll a condition until it holds or the timeout passes; True if it held."""
+
     def wait(predicate: Callable[[], bool], timeout: float = 30.0) -> bool:
         end = time.monotonic() + timeout
         while time.monotonic() < end:
@@ -107,14 +112,25 @@ def wait_for() -> Callable[..., bool]:
                 return True
             time.sleep(0.05)
         return False
+
     return wait
 
 
-def run_rxtune(*args: str, check: bool = False, timeout: float = CLI_TIMEOUT_S,
-               env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+def run_rxtune(
+    *args: str,
+    check: bool = False,
+    timeout: float = CLI_TIMEOUT_S,
+    env: dict[str, str] | None = None,
+) -> subprocess.CompletedProcess:
     """`rxtune ARGS` in a process of its own, bounded in time; stderr shown on failure."""
-    out = subprocess.run([sys.executable, "-m", "rxtune", *args], capture_output=True,
-                         text=True, timeout=timeout, env=env, stdin=subprocess.DEVNULL)
+    out = subprocess.run(
+        [sys.executable, "-m", "rxtune", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=env,
+        stdin=subprocess.DEVNULL,
+    )
     if check:
         assert out.returncode == 0, f"rxtune {' '.join(args)}: {out.stderr}"
     return out
@@ -123,4 +139,3 @@ def run_rxtune(*args: str, check: bool = False, timeout: float = CLI_TIMEOUT_S,
 @pytest.fixture
 def cli() -> Callable[..., subprocess.CompletedProcess]:
     return run_rxtune
-

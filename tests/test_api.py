@@ -1,4 +1,5 @@
 """The Python API: a receiver set up for a strategy, in a program's own process."""
+
 from __future__ import annotations
 
 import socket
@@ -41,10 +42,13 @@ def test_receiver_gets_a_datagram_through_napi(bed, strategy):
 
 def test_receiver_times_out_and_refuses_unknown_strategies(bed):
     def wait_for_nothing():
-        with rxtune.open_receiver("spin", (bed.receiver.address, 48001)) as rx:
-            with pytest.raises(TimeoutError):
-                rx.recv(timeout=0.05)
+        with (
+            rxtune.open_receiver("spin", (bed.receiver.address, 48001)) as rx,
+            pytest.raises(TimeoutError),
+        ):
+            rx.recv(timeout=0.05)
         return True
+
     assert call_in_netns(bed.receiver.netns, wait_for_nothing)
     with pytest.raises(rxtune.InvalidValue, match="valid: blocking"):
         rxtune.open_receiver("af_xdp", ("127.0.0.1", 0))
@@ -59,10 +63,14 @@ def test_inventory_reads_the_namespace(bed):
 def test_tune_and_revert_from_python_as_the_command_line_does(bed):
     busy_read = Path("/proc/sys/net/core/busy_read")
     result = rxtune.tune(values={"busy_read": 8})
-    assert [o.status for o in result.outcomes] == ["applied"] and busy_read.read_text().strip() == "8"
+    assert [o.status for o in result.outcomes] == [
+        "applied"
+    ] and busy_read.read_text().strip() == "8"
     plan = rxtune.tune("balanced", devices=["rx0"], netns=bed.receiver.netns, dry_run=True)
-    assert {c.assignment.knob.name for c in plan.plan} == {"napi_defer_hard_irqs",
-                                                            "gro_flush_timeout"}
+    assert {c.assignment.knob.name for c in plan.plan} == {
+        "napi_defer_hard_irqs",
+        "gro_flush_timeout",
+    }
     with pytest.raises(rxtune.InvalidValue, match="a profile or values"):
         rxtune.tune()
     reverted = rxtune.revert()

@@ -10,6 +10,7 @@ with a strategy in your own program.
         data = rx.recv()                           # busy polls the NAPI, then sleeps
         print(rx.napi_id())                        # which NAPI the packet came through
 """
+
 from __future__ import annotations
 
 import select
@@ -25,7 +26,8 @@ from .errors import InvalidValue
 from .host import Host
 from .inspect.inventory import collect
 from .knobs.registry import get
-from .measure.strategies import PINGPONG_NAMES, Wait, select as select_strategies
+from .measure.strategies import PINGPONG_NAMES, Wait
+from .measure.strategies import select as select_strategies
 
 
 def inventory(devices: list[str] | None = None, netns: str | None = None) -> dict[str, Any]:
@@ -33,15 +35,22 @@ def inventory(devices: list[str] | None = None, netns: str | None = None) -> dic
     return collect(Host(netns=netns), devices)
 
 
-def tune(profile: str | None = None, values: dict[str, Any] | None = None,
-         devices: list[str] | None = None, netns: str | None = None, dry_run: bool = False,
-         confirm_within: float | None = None, wait: float = 0.0) -> tuning.Result:
+def tune(
+    profile: str | None = None,
+    values: dict[str, Any] | None = None,
+    devices: list[str] | None = None,
+    netns: str | None = None,
+    dry_run: bool = False,
+    confirm_within: float | None = None,
+    wait: float = 0.0,
+) -> tuning.Result:
     """Apply a profile (by name or path) or single knob values, all or nothing, journaled,
     each read back: what `rxtune tune` and `rxtune set` do. Single values are strict (a knob
     the device lacks refuses the whole request); a profile skips what a device lacks."""
     if (profile is None) == (values is None):
-        raise InvalidValue("give a profile or values", "tune('latency') or "
-                           "tune(values={'busy_read': 50})")
+        raise InvalidValue(
+            "give a profile or values", "tune('latency') or tune(values={'busy_read': 50})"
+        )
     if profile is not None:
         chosen = load(profile)
         pairs, _ = chosen.for_devices(devices or [])
@@ -49,9 +58,18 @@ def tune(profile: str | None = None, values: dict[str, Any] | None = None,
     else:
         pairs = [(get(name), value) for name, value in (values or {}).items()]
         command = f"rxtune.tune(values={values!r})"
-    return tuning.run(tuning.Request(pairs, command, devices or [], netns,
-                                     strict=values is not None, dry_run=dry_run,
-                                     confirm_within=confirm_within, wait=wait))
+    return tuning.run(
+        tuning.Request(
+            pairs,
+            command,
+            devices or [],
+            netns,
+            strict=values is not None,
+            dry_run=dry_run,
+            confirm_within=confirm_within,
+            wait=wait,
+        )
+    )
 
 
 def revert(force: bool = False, wait: float = 0.0) -> tuning.RevertResult:
@@ -85,8 +103,9 @@ class Receiver:
             if wait == Wait.POLL:
                 poller.register(sock.fileno(), select.POLLIN)
             while True:
-                ready = poller.poll(timeout if wait == Wait.EPOLL else
-                                    (None if timeout is None else timeout * 1000))
+                ready = poller.poll(
+                    timeout if wait == Wait.EPOLL else (None if timeout is None else timeout * 1000)
+                )
                 if not ready:
                     raise TimeoutError("no datagram")
                 try:
@@ -107,11 +126,15 @@ class Receiver:
     def close(self) -> None:
         self._opened.close()
 
-    def __enter__(self) -> "Receiver":
+    def __enter__(self) -> Receiver:
         return self
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
         self.close()
 
 
@@ -119,7 +142,10 @@ def open_receiver(strategy: str, bind: tuple[str, int], busy_poll_us: int = 50) 
     """A Receiver for one of the socket strategies (blocking, poll, epoll, spin,
     so_busy_poll, so_busy_poll_prefer, epoll_params, ...)."""
     if strategy not in PINGPONG_NAMES:
-        raise InvalidValue(f"open_receiver has no strategy '{strategy}' (io_uring, TPACKET and "
-                           "AF_XDP loops live in the C engine)", PINGPONG_NAMES)
+        raise InvalidValue(
+            f"open_receiver has no strategy '{strategy}' (io_uring, TPACKET and "
+            "AF_XDP loops live in the C engine)",
+            PINGPONG_NAMES,
+        )
     (chosen,) = select_strategies([strategy], [busy_poll_us])
     return Receiver(open_udp(chosen, bind, rx_timestamps=False))

@@ -1,6 +1,7 @@
 """rxtune's own JSON documents read back (a saved `show --json`, a `bench --save`): each
 checked against its schema before anything reads it, so a file of the wrong shape is a
 clear error that names where it goes wrong, not a crash half way."""
+
 from __future__ import annotations
 
 import json
@@ -20,10 +21,14 @@ def load(path: Path, schema: dict[str, Any], written_by: str) -> dict[str, Any]:
         raise InvalidValue(f"cannot read {path}: {error.strerror}", valid) from None
     except (ValueError, UnicodeDecodeError) as error:
         raise InvalidValue(f"{path} is not JSON: {error}", valid) from None
-    error = jsonschema.exceptions.best_match(
-        jsonschema.Draft202012Validator(schema).iter_errors(data))
-    if error is not None:
-        where = "/".join(str(p) for p in error.absolute_path) or "the top level"
-        raise InvalidValue(f"{path} is not {schema.get('title', 'an rxtune')} result: at "
-                           f"{where}: {error.message[:200]}", valid)
+    wrong = jsonschema.exceptions.best_match(
+        jsonschema.Draft202012Validator(schema).iter_errors(data)
+    )
+    if wrong is not None:
+        where = "/".join(str(p) for p in wrong.absolute_path) or "the top level"
+        raise InvalidValue(
+            f"{path} is not {schema.get('title', 'an rxtune')} result: at "
+            f"{where}: {wrong.message[:200]}",
+            valid,
+        )
     return data

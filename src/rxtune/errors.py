@@ -1,4 +1,5 @@
 """The errors rxtune raises: each says what went wrong and, where it can, what is valid."""
+
 from __future__ import annotations
 
 from collections.abc import Iterable

@@ -3,6 +3,7 @@
 Everything that reads the machine goes through a Host, so tests can point one at a
 captured tree, and the testbed can point one at a namespace it created.
 """
+
 from __future__ import annotations
 
 import ctypes
@@ -34,8 +35,9 @@ def _check(result: int, what: str) -> None:
     if result != 0:
         err = ctypes.get_errno()
         if err == errno.EPERM:
-            raise NotPermitted(f"{what}: {os.strerror(err)} (entering a network namespace "
-                               "needs root)")
+            raise NotPermitted(
+                f"{what}: {os.strerror(err)} (entering a network namespace needs root)"
+            )
         raise RxtuneError(f"{what}: {os.strerror(err)}")
 
 
@@ -71,8 +73,9 @@ class Worker:
     """A forked child inside a network namespace, optionally pinned to a CPU, running one
     function. It may call ready() once to tell the parent it is set up."""
 
-    def __init__(self, netns: str | None, cpu: int | None, fn: Callable[..., Any],
-                 *args: Any, **kwargs: Any):
+    def __init__(
+        self, netns: str | None, cpu: int | None, fn: Callable[..., Any], *args: Any, **kwargs: Any
+    ):
         result_r, result_w = os.pipe()
         ready_r, ready_w = os.pipe()
         self.pid = os.fork()
@@ -86,8 +89,15 @@ class Worker:
         self._done = False
 
     @staticmethod
-    def _child(result_w: int, ready_w: int, netns: str | None, cpu: int | None,
-               fn: Callable[..., Any], args: tuple, kwargs: dict) -> None:
+    def _child(
+        result_w: int,
+        ready_w: int,
+        netns: str | None,
+        cpu: int | None,
+        fn: Callable[..., Any],
+        args: tuple,
+        kwargs: dict,
+    ) -> None:
         try:
             # die with the parent: a killed run must not leave workers holding its lock
             _libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
@@ -101,6 +111,7 @@ class Worker:
 
             def ready() -> None:
                 os.write(ready_w, b"r")
+
             outcome: tuple[bool, Any] = (True, fn(ready, *args, **kwargs))
         except BaseException as error:  # handed to the parent, which raises it
             outcome = (False, error)

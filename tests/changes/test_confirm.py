@@ -1,6 +1,7 @@
 """--confirm-within fails closed: the timer reverts its own changes and no others, waits for
 the lock rather than giving up, is replaced by the next command if it dies, and `confirm`
 after the deadline says what happened."""
+
 from __future__ import annotations
 
 import os
@@ -11,12 +12,13 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import run_rxtune
 
 from rxtune.apply import confirm_timer, tune
 from rxtune.changes.lock import host_lock
 from rxtune.changes.recover import confirmations
 from rxtune.knobs.registry import get
+
+from conftest import run_rxtune
 
 pytestmark = pytest.mark.root
 SYSCTL = Path("/proc/sys/net/core")
@@ -62,7 +64,7 @@ def test_a_second_set_in_the_window_keeps_the_first_pending(wait_for):
 
 
 def test_the_timer_reverts_only_its_own_changes(wait_for):
-    run_rxtune("set", "busy_read=9", check=True)                       # confirmed for good
+    run_rxtune("set", "busy_read=9", check=True)  # confirmed for good
     run_rxtune("set", "busy_poll=10", "--confirm-within", "1", check=True)
     assert wait_for(lambda: value("busy_poll") == 0, 60)
     assert value("busy_read") == 9
@@ -74,10 +76,10 @@ def test_a_later_change_of_the_same_knob_is_kept_and_handed_the_baseline(wait_fo
     run_rxtune("set", "busy_read=11", "--confirm-within", "2", check=True)
     run_rxtune("set", "busy_read=12", check=True)
     time.sleep(2.5)
-    run_rxtune("cleanup", check=True)   # whoever comes after the deadline
+    run_rxtune("cleanup", check=True)  # whoever comes after the deadline
     assert value("busy_read") == 12
     run_rxtune("revert", check=True)
-    assert value("busy_read") == 0      # back to what was there before either
+    assert value("busy_read") == 0  # back to what was there before either
 
 
 def test_a_killed_timer_is_noticed_by_the_next_command():
@@ -142,6 +144,6 @@ def test_a_timer_that_cannot_start_undoes_the_change(tmp_path, monkeypatch):
     fake.chmod(0o755)
     monkeypatch.setenv("PATH", f"{tmp_path}:{os.environ['PATH']}")
     monkeypatch.setattr(confirm_timer, "SYSTEMD_RUNNING", tmp_path)
-    with pytest.raises(tune.ApplyFailed, match="Failed to start.*everything written was restored"):
+    with pytest.raises(tune.ApplyFailed, match=r"Failed to start.*everything written was restored"):
         tune.run(tune.Request([(get("busy_read"), 17)], confirm_within=30))
     assert value("busy_read") == 0 and not pending() and not tune.journal().read().records

@@ -1,4 +1,5 @@
 """The journal: what it proves survives damage to the rest; nothing garbled is believed."""
+
 from __future__ import annotations
 
 import json
@@ -44,7 +45,7 @@ def test_non_utf8_and_edited_lines_are_named_not_believed(journal):
     data = lines(journal)
     data[1] = b"\xff\xfe" + data[1]
     edited = json.loads(data[2])
-    edited["record"]["previous"] = 7           # an edit that keeps the old checksum
+    edited["record"]["previous"] = 7  # an edit that keeps the old checksum
     data[2] = json.dumps(edited).encode()
     journal.path.write_bytes(b"\n".join(data))
     contents = journal.read()
@@ -53,10 +54,15 @@ def test_non_utf8_and_edited_lines_are_named_not_believed(journal):
     assert "not UTF-8" in contents.damaged[0] and "checksum" in contents.damaged[1]
 
 
-@pytest.mark.parametrize("text, reason", [
-    (b"", "the file is empty"), (b"null", "line 1"), (b"[]", "line 1"),
-    (b'{"pid": 1, "entries": []}', "line 1"),
-])
+@pytest.mark.parametrize(
+    "text, reason",
+    [
+        (b"", "the file is empty"),
+        (b"null", "line 1"),
+        (b"[]", "line 1"),
+        (b'{"pid": 1, "entries": []}', "line 1"),
+    ],
+)
 def test_no_journal_shape_is_damage_not_emptiness(journal, text, reason):
     journal.path.write_bytes(text)
     contents = journal.read()
@@ -64,22 +70,25 @@ def test_no_journal_shape_is_damage_not_emptiness(journal, text, reason):
     assert contents.records == []
 
 
-@pytest.mark.parametrize("field, value, reason", [
-    ("scope", "galaxy", "unknown knob or scope"),
-    ("knob", "net.core.warp", "unknown knob"),
-    ("previous", "fifty", "previous value"),
-    ("new", 50.9, "new value"),
-    ("previous", True, "previous value"),      # a boolean is not a number of µs
-    ("queue", "0", "queue is not a number"),
-])
-def test_a_garbled_record_with_a_valid_checksum_is_refused(private_state_dir, field, value,
-                                                           reason):
+@pytest.mark.parametrize(
+    "field, value, reason",
+    [
+        ("scope", "galaxy", "unknown knob or scope"),
+        ("knob", "net.core.warp", "unknown knob"),
+        ("previous", "fifty", "previous value"),
+        ("new", 50.9, "new value"),
+        ("previous", True, "previous value"),  # a boolean is not a number of µs
+        ("queue", "0", "queue is not a number"),
+    ],
+)
+def test_a_garbled_record_with_a_valid_checksum_is_refused(private_state_dir, field, value, reason):
     j = Journal("tune.journal")
     j.write([BUSY_READ])
     data = lines(j)
     record = json.loads(data[1])["record"]
     record[field] = value
     from rxtune.changes.journal import _line  # a writer that checksums what it was given
+
     data[1] = _line("record", record).encode()
     j.path.write_bytes(b"\n".join(data))
     contents = j.read()

@@ -1,6 +1,7 @@
 """kill -9 at random points of bench, set/tune and the confirmation timer: in every trial the
 next rxtune command succeeds and leaves the host as it was. The seed of each test is in its
 failure message, to replay a failing trial."""
+
 from __future__ import annotations
 
 import os
@@ -12,12 +13,13 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import host_knobs, run_rxtune
 
-from rxtune.changes.recover import confirmations
 from rxtune.apply import tune
+from rxtune.changes.recover import confirmations
 from rxtune.host import call_in_netns
 from rxtune.testbed import veth
+
+from conftest import host_knobs, run_rxtune
 
 pytestmark = pytest.mark.root
 BENCH_TRIALS, TUNE_TRIALS, TIMER_TRIALS = 30, 20, 8
@@ -31,8 +33,12 @@ def _rng() -> tuple[random.Random, int]:
 def _kill_at(args: list[str], delay: float, after: Path | None = None) -> int:
     """Run `rxtune ARGS` and SIGKILL it `delay` seconds after its start, or after `after`
     appears (the run's journal: the first host change is under way)."""
-    proc = subprocess.Popen([sys.executable, "-m", "rxtune", *args], stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "rxtune", *args],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        stdin=subprocess.DEVNULL,
+    )
     try:
         if after is not None:
             deadline = time.monotonic() + 60
@@ -57,9 +63,19 @@ def test_bench_killed_at_random_points(private_state_dir):
     for trial in range(BENCH_TRIALS):
         # odd trials: at any time from the start; even ones: once host changes are under way
         delay = rng.uniform(0.0, 2.4 if trial % 2 else 1.6)
-        pid = _kill_at(["bench", "-s", "busy_read,busy_poll_epoll", "--busy-poll-us",
-                        str(20 + trial), "-d", "0.6"], delay,
-                       None if trial % 2 else private_state_dir / "transient.journal")
+        pid = _kill_at(
+            [
+                "bench",
+                "-s",
+                "busy_read,busy_poll_epoll",
+                "--busy-poll-us",
+                str(20 + trial),
+                "-d",
+                "0.6",
+            ],
+            delay,
+            None if trial % 2 else private_state_dir / "transient.journal",
+        )
         command = next_commands[trial % len(next_commands)]
         out = run_rxtune(*command)
         where = f"seed {seed}, trial {trial}, killed at {delay:.2f} s, then {command}"
@@ -76,30 +92,46 @@ def test_bench_killed_at_random_points(private_state_dir):
 def _device_values(netns: str) -> dict[str, str]:
     def read() -> dict[str, str]:
         base = Path("/sys/class/net/rx0")
-        return {name: (base / name).read_text().strip()
-                for name in ("napi_defer_hard_irqs", "gro_flush_timeout", "threaded")}
+        return {
+            name: (base / name).read_text().strip()
+            for name in ("napi_defer_hard_irqs", "gro_flush_timeout", "threaded")
+        }
+
     return call_in_netns(netns, read)
 
 
 def test_set_and_tune_killed_at_random_points(tmp_path, private_state_dir):
     rng, seed = _rng()
     profile = tmp_path / "many.toml"
-    profile.write_text('[host]\n"net.core.netdev_budget" = 444\n"net.core.busy_read" = 31\n'
-                       '"net.core.busy_poll" = 32\n[device]\nnapi_defer_hard_irqs = 3\n'
-                       'gro_flush_timeout = 30000\nthreaded = true\n')
+    profile.write_text(
+        '[host]\n"net.core.netdev_budget" = 444\n"net.core.busy_read" = 31\n'
+        '"net.core.busy_poll" = 32\n[device]\nnapi_defer_hard_irqs = 3\n'
+        "gro_flush_timeout = 30000\nthreaded = true\n"
+    )
     with veth.testbed(veth.configuration("A")) as bed:
         netns = bed.receiver.netns
         found = (host_knobs(), _device_values(netns))
         partial = 0
         for trial in range(TUNE_TRIALS):
-            args = (["tune", "--profile", str(profile)] if trial % 2 else
-                    ["set", "netdev_budget=445", "busy_read=33", "napi_defer_hard_irqs=4",
-                     "threaded=on"])
+            args = (
+                ["tune", "--profile", str(profile)]
+                if trial % 2
+                else [
+                    "set",
+                    "netdev_budget=445",
+                    "busy_read=33",
+                    "napi_defer_hard_irqs=4",
+                    "threaded=on",
+                ]
+            )
             # a third of the trials at any time, the rest while the writes are under way
             journal = private_state_dir / "tune.journal"
             delay = rng.uniform(0.0, 1.6) if trial % 3 == 0 else rng.uniform(0.0, 0.025)
-            _kill_at([*args, "--dev", "rx0", "--netns", netns], delay,
-                     None if trial % 3 == 0 else journal)
+            _kill_at(
+                [*args, "--dev", "rx0", "--netns", netns],
+                delay,
+                None if trial % 3 == 0 else journal,
+            )
             out = run_rxtune("revert")
             where = f"seed {seed}, trial {trial}, {args[0]} killed at {delay:.2f} s"
             assert out.returncode == 0, f"{where}: {out.stderr}"

@@ -1,5 +1,6 @@
 """One lock per host, whatever the state directory: a second changing command is refused
 with the holder named, or waits for it with --wait."""
+
 from __future__ import annotations
 
 import os
@@ -9,20 +10,27 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import run_rxtune
 
 from rxtune.changes.lock import LOCK_PATH, host_lock
+
+from conftest import run_rxtune
 
 pytestmark = pytest.mark.root
 BUSY_READ = Path("/proc/sys/net/core/busy_read")
 
 
 def hold_lock(seconds: float, state: Path) -> subprocess.Popen:
-    script = (f"import time; from rxtune.changes.lock import host_lock\n"
-              f"with host_lock('a test holder'):\n print('held', flush=True)\n"
-              f" time.sleep({seconds})")
-    proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True,
-                            env={**os.environ, "RXTUNE_STATE_DIR": str(state)})
+    script = (
+        f"import time; from rxtune.changes.lock import host_lock\n"
+        f"with host_lock('a test holder'):\n print('held', flush=True)\n"
+        f" time.sleep({seconds})"
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-c", script],
+        stdout=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "RXTUNE_STATE_DIR": str(state)},
+    )
     assert proc.stdout.readline().strip() == "held"
     return proc
 
@@ -30,9 +38,23 @@ def hold_lock(seconds: float, state: Path) -> subprocess.Popen:
 def test_another_state_directory_is_refused_with_the_holder_named(tmp_path, wait_for):
     """The reported case: a bench in state-a, a set in state-b."""
     a, b = tmp_path / "state-a", tmp_path / "state-b"
-    bench = subprocess.Popen([sys.executable, "-m", "rxtune", "bench", "-s", "busy_read",
-                              "--busy-poll-us", "51", "-d", "3"], stdout=subprocess.DEVNULL,
-                             stderr=subprocess.DEVNULL, env={**os.environ, "RXTUNE_STATE_DIR": str(a)})
+    bench = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "rxtune",
+            "bench",
+            "-s",
+            "busy_read",
+            "--busy-poll-us",
+            "51",
+            "-d",
+            "3",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env={**os.environ, "RXTUNE_STATE_DIR": str(a)},
+    )
     try:
         assert wait_for(lambda: BUSY_READ.read_text().strip() == "51", 60)
         out = run_rxtune("set", "busy_read=60", env={**os.environ, "RXTUNE_STATE_DIR": str(b)})
@@ -62,8 +84,14 @@ def test_wait_takes_the_lock_when_the_holder_ends(tmp_path):
 def test_every_changing_command_takes_the_lock(tmp_path):
     holder = hold_lock(60, tmp_path)
     try:
-        for args in (["set", "busy_read=3"], ["tune", "--profile", "latency"], ["revert"],
-                     ["confirm"], ["cleanup"], ["bench", "-s", "epoll", "-d", "0.3"]):
+        for args in (
+            ["set", "busy_read=3"],
+            ["tune", "--profile", "latency"],
+            ["revert"],
+            ["confirm"],
+            ["cleanup"],
+            ["bench", "-s", "epoll", "-d", "0.3"],
+        ):
             out = run_rxtune(*args)
             assert out.returncode == 2 and "a test holder" in out.stderr, (args, out.stderr)
         assert run_rxtune("set", "busy_read=3", "--dry-run").returncode == 0  # reads only
@@ -76,9 +104,16 @@ def test_every_changing_command_takes_the_lock(tmp_path):
 def test_the_lock_is_reentrant_within_a_process_and_refuses_others():
     with host_lock("outer"), host_lock("inner"):
         assert "outer" in LOCK_PATH.read_text()
-        out = subprocess.run([sys.executable, "-c", "from rxtune.changes.lock import host_lock\n"
-                              "with host_lock('second'): pass"], capture_output=True, text=True,
-                             timeout=60)
+        out = subprocess.run(
+            [
+                sys.executable,
+                "-c",
+                "from rxtune.changes.lock import host_lock\nwith host_lock('second'): pass",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
         assert out.returncode != 0 and "outer" in out.stderr
     with host_lock("again"):  # released when the outer one ended
         assert "again" in LOCK_PATH.read_text()

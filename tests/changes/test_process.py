@@ -1,4 +1,5 @@
 """Process identity by pid and start time; signals that only the main process acts on."""
+
 from __future__ import annotations
 
 import os
@@ -6,6 +7,8 @@ import signal
 import subprocess
 import sys
 import textwrap
+import time
+from pathlib import Path
 
 from rxtune.changes.process import ProcessId, start_time
 
@@ -13,15 +16,16 @@ from rxtune.changes.process import ProcessId, start_time
 def test_a_reused_pid_is_not_the_owner():
     me = ProcessId.current()
     assert me.alive()
-    assert not ProcessId(me.pid, me.start + 1).alive()   # same number, another process
-    assert ProcessId(me.pid, None).alive()                 # recorded without a start time
+    assert not ProcessId(me.pid, me.start + 1).alive()  # same number, another process
+    assert ProcessId(me.pid, None).alive()  # recorded without a start time
     assert not ProcessId(2**22 + 1, None).alive()
 
 
 def test_a_dead_unreaped_child_is_not_alive():
     child = subprocess.Popen([sys.executable, "-c", "pass"])
     owner = ProcessId(child.pid, start_time(child.pid))
-    while open(f"/proc/{child.pid}/stat").read().split(") ")[1][0] != "Z":
+    stat = Path(f"/proc/{child.pid}/stat")
+    while stat.read_text().split(") ")[1][0] != "Z":
         pass  # a zombie until reaped, as under an init that does not reap
     assert not owner.alive()
     child.wait()
@@ -55,20 +59,21 @@ def test_sigterm_unwinds_the_main_process_but_kills_a_forked_child(tmp_path):
             with open("{marker}", "a") as f:
                 f.write(str(os.getpid()) + "\\n")
     """)
-    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
-                         timeout=60)
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
     signaled, main, said = out.stdout.split()
     assert (signaled, said) == ("True", "interrupted"), out.stderr
     assert marker.read_text().split() == [main]  # only the main process ran its finally
 
 
 def test_worker_children_die_the_default_way_on_sigterm():
-    from rxtune.host import Worker
     from rxtune.changes.process import unwind_on_termination
+    from rxtune.host import Worker
+
     previous = signal.getsignal(signal.SIGTERM)
     unwind_on_termination()
     try:
-        worker = Worker(None, None, lambda ready: __import__("time").sleep(30))
+        worker = Worker(None, None, lambda ready: (ready(), time.sleep(30)))
+        assert worker.wait_ready(30)  # set up: a signal before that would be lost, not handled
         os.kill(worker.pid, signal.SIGTERM)
         _, status = os.waitpid(worker.pid, 0)
         worker._done = True

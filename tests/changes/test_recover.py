@@ -1,22 +1,22 @@
 """The reported scenarios, rerun: a killed bench is replayed by the next changing command;
 revert never clobbers a value someone set since; a damaged journal is named, what it
 proves is restored, and nothing is blocked for good; a failed persist undoes the change."""
+
 from __future__ import annotations
 
 import json
-import os
-import signal
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
-from conftest import run_rxtune
 
 from rxtune.changes.journal import Journal, Record, _line
 from rxtune.changes.process import ProcessId
 from rxtune.changes.transient import TRANSIENT
 from rxtune.testbed import veth
+
+from conftest import run_rxtune
 
 pytestmark = pytest.mark.root
 BUSY_READ = Path("/proc/sys/net/core/busy_read")
@@ -28,9 +28,22 @@ def busy_read() -> int:
 
 
 def killed_bench(wait_for, us: int) -> int:
-    proc = subprocess.Popen([sys.executable, "-m", "rxtune", "bench", "-s", "busy_read",
-                             "--busy-poll-us", str(us), "-d", "20"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "rxtune",
+            "bench",
+            "-s",
+            "busy_read",
+            "--busy-poll-us",
+            str(us),
+            "-d",
+            "20",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         assert wait_for(lambda: busy_read() == us, 60)
     finally:
@@ -42,8 +55,10 @@ def killed_bench(wait_for, us: int) -> int:
 def test_set_replays_a_killed_bench_first_and_says_so(wait_for):
     pid = killed_bench(wait_for, 50)
     out = run_rxtune("set", "busy_read=10", check=True)
-    assert f"restored net.core.busy_read=0, left changed by a killed rxtune bench (pid {pid})" \
+    assert (
+        f"restored net.core.busy_read=0, left changed by a killed rxtune bench (pid {pid})"
         in out.stdout
+    )
     (record,) = Journal("tune.journal").read().records
     assert record.previous == 0 and record.new == 10  # the baseline is the host's, not the bench's
     assert busy_read() == 10
@@ -104,8 +119,9 @@ def _damage(how: str) -> None:
         path.write_bytes(b"\n".join(lines))
 
 
-@pytest.mark.parametrize("how", ["truncated", "not-utf8", "null", "[]", "", "garbled-value",
-                                 "unknown-scope"])
+@pytest.mark.parametrize(
+    "how", ["truncated", "not-utf8", "null", "[]", "", "garbled-value", "unknown-scope"]
+)
 def test_a_damaged_journal_is_named_restores_what_it_proves_and_blocks_nothing(how):
     budget = BUDGET.read_text().strip()
     run_rxtune("set", "busy_read=44", check=True)
@@ -118,8 +134,12 @@ def test_a_damaged_journal_is_named_restores_what_it_proves_and_blocks_nothing(h
     out = run_rxtune("revert")
     assert out.returncode == 1 and "journal was damaged" in out.stderr, out.stderr
     assert "Traceback" not in out.stderr
-    proved = {"truncated": ["busy_read"], "garbled-value": ["busy_read"],
-              "unknown-scope": ["busy_read"], "not-utf8": ["netdev_budget"]}.get(how, [])
+    proved = {
+        "truncated": ["busy_read"],
+        "garbled-value": ["busy_read"],
+        "unknown-scope": ["busy_read"],
+        "not-utf8": ["netdev_budget"],
+    }.get(how, [])
     for name in proved:
         assert f"restored net.core.{name}=" in out.stdout
     # what could not be proved is named (the damaged lines) and left as it is
@@ -178,19 +198,20 @@ def test_a_persist_that_fails_undoes_the_change(tmp_path):
 def test_ctrl_c_during_set_keeps_all_or_nothing(tmp_path):
     """A set interrupted between its writes restores what it wrote (SIGINT in the middle
     of a profile of several knobs, at a point the test controls)."""
-    script = ("import os, signal\n"
-              "from rxtune.apply import tune\n"
-              "from rxtune.knobs.registry import get\n"
-              "real = tune.write_verified\n"
-              "def write(host, knob, target, value):\n"
-              "    real(host, knob, target, value)\n"
-              "    if knob.name.endswith('busy_poll'): os.kill(os.getpid(), signal.SIGINT)\n"
-              "tune.write_verified = write\n"
-              "tune.run(tune.Request([(get('busy_read'), 21), (get('busy_poll'), 22),"
-              " (get('netdev_budget'), 333)]))\n")
+    script = (
+        "import os, signal\n"
+        "from rxtune.apply import tune\n"
+        "from rxtune.knobs.registry import get\n"
+        "real = tune.write_verified\n"
+        "def write(host, knob, target, value):\n"
+        "    real(host, knob, target, value)\n"
+        "    if knob.name.endswith('busy_poll'): os.kill(os.getpid(), signal.SIGINT)\n"
+        "tune.write_verified = write\n"
+        "tune.run(tune.Request([(get('busy_read'), 21), (get('busy_poll'), 22),"
+        " (get('netdev_budget'), 333)]))\n"
+    )
     budget = BUDGET.read_text()
-    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
-                         timeout=60)
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
     assert "KeyboardInterrupt" in out.stderr
     assert busy_read() == 0 and Path("/proc/sys/net/core/busy_poll").read_text().strip() == "0"
     assert BUDGET.read_text() == budget

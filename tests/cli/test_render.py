@@ -1,12 +1,14 @@
 """The tables a person reads: every mode renders, and the CSV holds the same rows."""
+
 from __future__ import annotations
 
 import csv
 
 import pytest
-from conftest import run_rxtune
 
 from rxtune.testbed import veth
+
+from conftest import run_rxtune
 
 pytestmark = pytest.mark.root
 
@@ -15,11 +17,14 @@ def rxtune(*args: str) -> str:
     return run_rxtune(*args, check=True).stdout
 
 
-@pytest.mark.parametrize("mode_args, header", [
-    (["--mode", "throughput", "-s", "blocking,tpacket_v3"], "received/s"),
-    (["--mode", "load", "--rate", "5000", "-s", "spin,af_xdp_poll"], "p50 µs"),
-    (["-s", "epoll,so_busy_poll"], "RTT/s"),
-])
+@pytest.mark.parametrize(
+    "mode_args, header",
+    [
+        (["--mode", "throughput", "-s", "blocking,tpacket_v3"], "received/s"),
+        (["--mode", "load", "--rate", "5000", "-s", "spin,af_xdp_poll"], "p50 µs"),
+        (["-s", "epoll,so_busy_poll"], "RTT/s"),
+    ],
+)
 def test_each_mode_prints_its_table_and_csv(tmp_path, mode_args, header):
     table = tmp_path / "table.csv"
     text = rxtune("bench", "-d", "0.3", "--csv", str(table), *mode_args)
@@ -32,8 +37,11 @@ def test_each_mode_prints_its_table_and_csv(tmp_path, mode_args, header):
         assert any(line.startswith(name) for line in text.splitlines())
     # the CSV holds what the table shows, in the table's units (µs under "p50 µs")
     # (a figure the run has not got: "-" in the table, empty in the CSV)
-    shown = {cells[0]: ["" if c == "-" else c for c in cells[1:]] for line in text.splitlines()
-             if len(cells := [c.strip().replace(",", "") for c in line.split("│")]) > 2}
+    shown = {
+        cells[0]: ["" if c == "-" else c for c in cells[1:]]
+        for line in text.splitlines()
+        if len(cells := [c.strip().replace(",", "") for c in line.split("│")]) > 2
+    }
     for row in rows[1:]:
         assert row[1:-1] == shown[row[0]], row[0]
 

@@ -1,4 +1,5 @@
 """advise on results whose figures are chosen to make each rule decide."""
+
 from __future__ import annotations
 
 import pytest
@@ -8,22 +9,31 @@ from rxtune.errors import InvalidValue
 
 
 def row(name, label, p50, p99, core, napi=7, busy=0, lost=0, k2a=None, notes=(), us=None):
-    return {"strategy": name, "label": label, "unsupported": None,
-            "params": {"busy_poll_us": us, "batch": None},
-            "latency_ns": {"p50": p50, "p99": p99},
-            "split_ns": {"kernel_to_app": {"p50": k2a}},
-            "packets": {"lost": lost}, "rate": {"round_trips_per_s": 1000},
-            "cost": {"cpu_ns_per_packet": 1000, "cpu_fraction": core},
-            "napi_id": napi, "busy_poll_rx_packets": busy, "notes": list(notes)}
+    return {
+        "strategy": name,
+        "label": label,
+        "unsupported": None,
+        "params": {"busy_poll_us": us, "batch": None},
+        "latency_ns": {"p50": p50, "p99": p99},
+        "split_ns": {"kernel_to_app": {"p50": k2a}},
+        "packets": {"lost": lost},
+        "rate": {"round_trips_per_s": 1000},
+        "cost": {"cpu_ns_per_packet": 1000, "cpu_fraction": core},
+        "napi_id": napi,
+        "busy_poll_rx_packets": busy,
+        "notes": list(notes),
+    }
 
 
 def result(*runs, mode="pingpong"):
     return {"schema": "rxtune.bench/1", "mode": mode, "metadata": {}, "runs": list(runs)}
 
 
-RUNS = (row("epoll", "epoll", 26_000, 40_000, 0.38, k2a=23_000),
-        row("poll", "poll", 27_000, 39_000, 0.39),
-        row("so_busy_poll", "so_busy_poll(50)", 4_800, 5_600, 1.0, busy=9, k2a=2_200, us=50))
+RUNS = (
+    row("epoll", "epoll", 26_000, 40_000, 0.38, k2a=23_000),
+    row("poll", "poll", 27_000, 39_000, 0.39),
+    row("so_busy_poll", "so_busy_poll(50)", 4_800, 5_600, 1.0, busy=9, k2a=2_200, us=50),
+)
 
 
 def test_latency_goal_takes_the_fastest_and_says_what_it_costs():
@@ -51,8 +61,15 @@ def test_sysctl_strategies_come_with_host_commands():
 
 def test_no_napi_is_warned_about_and_rows_with_losses_are_not_chosen():
     lossy = row("spin", "spin", 1_000, 1_500, 1.0, lost=3)
-    no_napi = row("blocking", "blocking", 25_000, 36_000, 0.4, napi=0,
-                  notes=["NAPI id 0: packets did not come through a NAPI"])
+    no_napi = row(
+        "blocking",
+        "blocking",
+        25_000,
+        36_000,
+        0.4,
+        napi=0,
+        notes=["NAPI id 0: packets did not come through a NAPI"],
+    )
     advice = advise(result(lossy, no_napi), "latency")
     assert advice.choice["label"] == "blocking"
     assert any("NAPI id 0" in w for w in advice.warnings)
@@ -64,8 +81,13 @@ def test_throughput_mode_picks_the_most_packets_or_the_least_cpu():
         r["rate"] = {"received_pps": pps}
         r["cost"]["cpu_ns_per_packet"] = cpu
         return r
-    runs = result(tp("blocking", 250_000, 1900), tp("af_xdp", 410_000, 3200),
-                  tp("tpacket_v3", 300_000, 160), mode="throughput")
+
+    runs = result(
+        tp("blocking", 250_000, 1900),
+        tp("af_xdp", 410_000, 3200),
+        tp("tpacket_v3", 300_000, 160),
+        mode="throughput",
+    )
     assert advise(runs, "latency").choice["label"] == "af_xdp"
     assert advise(runs, "cpu").choice["label"] == "tpacket_v3"
 

@@ -1,5 +1,6 @@
 """rxtune show against the real kernel: a namespace with a veth pair whose receiving side
 has NAPI on (GRO and rx-udp-gro-forwarding on: testbed configuration B)."""
+
 from __future__ import annotations
 
 import json
@@ -7,7 +8,6 @@ import socket
 
 import jsonschema
 import pytest
-from conftest import run_rxtune
 
 from rxtune.backends.sockopt import SO_INCOMING_NAPI_ID
 from rxtune.host import Host, call_in_netns
@@ -16,6 +16,8 @@ from rxtune.inspect.schema import SHOW_SCHEMA
 from rxtune.knobs.model import Scope
 from rxtune.knobs.registry import of_scope
 from rxtune.testbed import veth
+
+from conftest import run_rxtune
 
 pytestmark = pytest.mark.root
 
@@ -32,6 +34,7 @@ def _knob(entries, name):
 
 def _napi_id_of_a_received_packet(bed) -> int:
     """Send one datagram across and ask the receiving socket which NAPI carried it."""
+
     def receive(ready):
         with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
             sock.bind((bed.receiver.address, 47999))
@@ -45,6 +48,7 @@ def _napi_id_of_a_received_packet(bed) -> int:
             sock.sendto(b"x" * 32, (bed.receiver.address, 47999))
 
     from rxtune.host import Worker
+
     worker = Worker(bed.receiver.netns, None, receive)
     assert worker.wait_ready(5)
     call_in_netns(bed.sender.netns, send)
@@ -69,6 +73,7 @@ def test_show_reports_values_set_through_sysfs(bed):
             f.write("7")
         with open(f"/sys/class/net/{bed.receiver.ifname}/gro_flush_timeout", "w") as f:
             f.write("20000")
+
     call_in_netns(bed.receiver.netns, set_sysfs)
     (dev,) = collect(Host(netns=bed.receiver.netns))["devices"]
     defer = _knob(dev["knobs"], "napi_defer_hard_irqs")
@@ -81,7 +86,9 @@ def test_show_reports_values_set_through_sysfs(bed):
 
 def test_veth_coalescing_is_unsupported_with_a_reason(bed):
     (dev,) = collect(Host(netns=bed.receiver.netns))["devices"]
-    coalesce = [k for k in dev["knobs"] if k["name"] in ("rx-usecs", "rx-max-frames", "use-adaptive-rx")]
+    coalesce = [
+        k for k in dev["knobs"] if k["name"] in ("rx-usecs", "rx-max-frames", "use-adaptive-rx")
+    ]
     assert len(coalesce) == 3
     for knob in coalesce:
         assert knob["status"] == "unsupported"
@@ -121,9 +128,11 @@ def test_diff_against_a_saved_report(bed, tmp_path):
     def bump():
         with open(f"/sys/class/net/{bed.receiver.ifname}/napi_defer_hard_irqs", "w") as f:
             f.write("3")
+
     call_in_netns(bed.receiver.netns, bump)
-    out = run_rxtune("show", "--json", "--netns", bed.receiver.netns, "--diff", str(saved),
-                     check=True)
+    out = run_rxtune(
+        "show", "--json", "--netns", bed.receiver.netns, "--diff", str(saved), check=True
+    )
     changes = {c["knob"]: c for c in json.loads(out.stdout)}
     key = f"{bed.receiver.ifname}/napi_defer_hard_irqs"
     assert changes[key]["now"] == 3 and changes[key]["saved"] != 3

@@ -1,4 +1,5 @@
 """show as a user without privileges: it still answers, and says what it could not learn."""
+
 from __future__ import annotations
 
 import os
@@ -22,6 +23,7 @@ def test_show_as_nobody_reports_what_needs_privileges():
         os.setgid(NOBODY)
         os.setuid(NOBODY)
         return collect(Host(), ["lo"])
+
     inventory = Worker(None, None, unprivileged).result(60)
     jsonschema.validate(inventory, SHOW_SCHEMA)
     assert inventory["host"]["root"] is False

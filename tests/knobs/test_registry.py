@@ -5,17 +5,41 @@ from rxtune.knobs.model import Scope, Target
 from rxtune.knobs.registry import REGISTRY, get, of_scope
 
 REQUIRED = {
-    Scope.HOST: ["net.core.busy_poll", "net.core.busy_read", "net.core.netdev_budget",
-                 "net.core.netdev_budget_usecs", "net.core.dev_weight",
-                 "net.core.netdev_max_backlog", "net.core.gro_normal_batch",
-                 "net.core.rmem_default", "net.core.rmem_max"],
-    Scope.DEVICE: ["napi_defer_hard_irqs", "gro_flush_timeout", "threaded", "rx-gro",
-                   "rx-udp-gro-forwarding", "rx-gro-list", "rx-usecs", "rx-max-frames",
-                   "use-adaptive-rx", "rings.rx", "channels.combined-count", "driver.driver",
-                   "driver.version"],
+    Scope.HOST: [
+        "net.core.busy_poll",
+        "net.core.busy_read",
+        "net.core.netdev_budget",
+        "net.core.netdev_budget_usecs",
+        "net.core.dev_weight",
+        "net.core.netdev_max_backlog",
+        "net.core.gro_normal_batch",
+        "net.core.rmem_default",
+        "net.core.rmem_max",
+    ],
+    Scope.DEVICE: [
+        "napi_defer_hard_irqs",
+        "gro_flush_timeout",
+        "threaded",
+        "rx-gro",
+        "rx-udp-gro-forwarding",
+        "rx-gro-list",
+        "rx-usecs",
+        "rx-max-frames",
+        "use-adaptive-rx",
+        "rings.rx",
+        "channels.combined-count",
+        "driver.driver",
+        "driver.version",
+    ],
     Scope.QUEUE: ["napi_id", "rps_cpus", "irq", "irq_affinity"],
-    Scope.NAPI: ["irq", "pid", "defer-hard-irqs", "gro-flush-timeout",
-                 "irq-suspend-timeout", "threaded"],
+    Scope.NAPI: [
+        "irq",
+        "pid",
+        "defer-hard-irqs",
+        "gro-flush-timeout",
+        "irq-suspend-timeout",
+        "threaded",
+    ],
 }
 
 
@@ -44,7 +68,7 @@ def test_validation_names_what_is_valid():
         get("threaded", Scope.DEVICE).check("maybe")
     with pytest.raises(InvalidValue, match="read-only"):
         get("driver.driver").check("x")
-    with pytest.raises(InvalidValue, match="unknown knob 'busy_reed'.*net.core.busy_read"):
+    with pytest.raises(InvalidValue, match=r"unknown knob 'busy_reed'.*net.core.busy_read"):
         get("busy_reed")
 
 

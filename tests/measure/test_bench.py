@@ -1,5 +1,6 @@
 """The bench on the real testbed: it comes up and goes away, every strategy delivers its
 packets through NAPI, host sysctls come back, also after failures and kill -9."""
+
 from __future__ import annotations
 
 import json
@@ -75,29 +76,47 @@ def test_sysctls_restored_when_a_run_fails_half_way(monkeypatch):
 
     monkeypatch.setattr(pingpong, "run", failing_run)
     with pytest.raises(RuntimeError, match="injected"):
-        bench.run(bench.Options(select(["busy_read", "busy_poll_epoll", "epoll"], [41]),
-                                duration_s=0.3))
-    assert calls[0]["busy_read"] == 41            # it was really set for the run
+        bench.run(
+            bench.Options(select(["busy_read", "busy_poll_epoll", "epoll"], [41]), duration_s=0.3)
+        )
+    assert calls[0]["busy_read"] == 41  # it was really set for the run
     assert calls[1] == {"busy_read": 41, "busy_poll": 41}
-    assert len(calls) == 2                        # and the bench stopped there
+    assert len(calls) == 2  # and the bench stopped there
 
 
 def test_device_settings_are_applied_for_the_run():
-    result = bench.run(bench.Options(select(["epoll"], [50]), duration_s=0.3,
-                                     device=bench.DeviceSettings(defer_hard_irqs=2,
-                                                                 gro_flush_timeout=50_000)))
+    result = bench.run(
+        bench.Options(
+            select(["epoll"], [50]),
+            duration_s=0.3,
+            device=bench.DeviceSettings(defer_hard_irqs=2, gro_flush_timeout=50_000),
+        )
+    )
     knobs = result["metadata"]["knobs"]
     rx = next(v for k, v in knobs.items() if k.endswith("/rx0"))
     assert rx["napi_defer_hard_irqs"] == 2 and rx["gro_flush_timeout"] == 50_000
     assert result["runs"][0]["packets"]["received"] > 0
 
 
-
 def _bench(state: Path, us: int) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "rxtune", "bench", "-s", "busy_read",
-                             "--busy-poll-us", str(us), "-d", "20"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-                            env={**os.environ, "RXTUNE_STATE_DIR": str(state)})
+    return subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "rxtune",
+            "bench",
+            "-s",
+            "busy_read",
+            "--busy-poll-us",
+            str(us),
+            "-d",
+            "20",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "RXTUNE_STATE_DIR": str(state)},
+    )
 
 
 def _stderr(proc: subprocess.Popen) -> str:
@@ -129,7 +148,7 @@ def test_ctrl_c_and_sigterm_restore_and_remove(private_state_dir, wait_for):
     for signum, us in ((signal.SIGINT, 33), (signal.SIGTERM, 34)):
         proc = _bench(private_state_dir, us)
         try:
-            assert wait_for(lambda: sysctl("busy_read") == us), f"never set: {_stderr(proc)}"
+            assert wait_for(lambda us=us: sysctl("busy_read") == us), f"never set: {_stderr(proc)}"
             proc.send_signal(signum)
             _, err = proc.communicate(timeout=60)
             assert proc.returncode == 130 and "interrupted" in err, err
@@ -144,11 +163,14 @@ def test_json_output_validates(cli):
     jsonschema.validate(json.loads(out.stdout), BENCH_SCHEMA)
 
 
-@pytest.mark.parametrize("args, message", [
-    (["-s", "warp"], "unknown strategy warp"),
-    (["--busy-poll-us", "-3"], "busy-poll µs -3 is out of range"),
-    (["-d", "0"], "duration 0.0 s is out of range"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["-s", "warp"], "unknown strategy warp"),
+        (["--busy-poll-us", "-3"], "busy-poll µs -3 is out of range"),
+        (["-d", "0"], "duration 0.0 s is out of range"),
+    ],
+)
 def test_bad_options_change_nothing(args, message, cli):
     out = cli("bench", *args)
     assert out.returncode == 2 and message in out.stderr and "valid:" in out.stderr
@@ -162,6 +184,8 @@ def test_advise_follows_from_a_saved_result(tmp_path, cli):
     measured = {r["label"]: r for r in json.loads(saved.read_text())["runs"]}
     chosen = measured[advice["strategy"]]
     # the choice is the measured row with the lowest p99 (or the baseline, if within noise)
-    assert chosen["latency_ns"]["p99"] <= min(r["latency_ns"]["p99"] for r in measured.values()) \
+    assert (
+        chosen["latency_ns"]["p99"] <= min(r["latency_ns"]["p99"] for r in measured.values())
         or advice["strategy"] == "epoll"
+    )
     assert advice["code"]

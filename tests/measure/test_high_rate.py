@@ -1,5 +1,6 @@
 """Throughput and load modes on the testbed: every strategy gets every packet of a paced
 run, drops are found where they happen, XDP leaves nothing attached."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -31,8 +32,15 @@ def assert_every_packet_received_or_counted(run: dict) -> None:
 
 
 def test_every_strategy_receives_every_packet_of_a_paced_run():
-    result = bench.run(bench.Options(select(None, [50], "load"), duration_s=0.3, mode="load",
-                                     rate_pps=10_000, message_size=18))
+    result = bench.run(
+        bench.Options(
+            select(None, [50], "load"),
+            duration_s=0.3,
+            mode="load",
+            rate_pps=10_000,
+            message_size=18,
+        )
+    )
     jsonschema.validate(result, BENCH_SCHEMA)
     assert [r["strategy"] for r in result["runs"]] == list(HIGH_RATE_NAMES)
     for run in result["runs"]:
@@ -51,8 +59,11 @@ def test_every_strategy_receives_every_packet_of_a_paced_run():
 
 
 def test_drops_are_found_at_the_socket_when_the_receiver_cannot_keep_up():
-    result = bench.run(bench.Options(select(["blocking"], [50], "throughput"), duration_s=0.5,
-                                     mode="throughput", rcvbuf=1024))
+    result = bench.run(
+        bench.Options(
+            select(["blocking"], [50], "throughput"), duration_s=0.5, mode="throughput", rcvbuf=1024
+        )
+    )
     (run,) = result["runs"]
     assert run["packets"]["lost"] > 0
     assert run["drops"]["socket_buffer"] > 0
@@ -69,6 +80,7 @@ def _xdp_attached(netns: str, dev: str) -> bool:
             link = ipr.get_links(ipr.link_lookup(ifname=dev)[0])[0]
             xdp = link.get_attr("IFLA_XDP")
             return bool(xdp and xdp.get_attr("IFLA_XDP_PROG_ID"))
+
     return call_in_netns(netns, attached)
 
 
@@ -85,6 +97,7 @@ def test_xdp_program_is_detached_after_a_run_and_after_a_failure(monkeypatch):
 
         def broken_socket(*args):
             raise OSError(95, "Operation not supported")
+
         monkeypatch.setattr(load._engine, "xsk_open", broken_socket)
         with pytest.raises(Exception, match="AF_XDP socket on rx0: Operation not supported"):
             load.run(xdp, tx, rx, "tx0", "rx0", settings)
@@ -98,8 +111,14 @@ def test_a_strategy_the_kernel_refuses_keeps_its_row_with_the_reason():
     # journaled like any host change: restored by the next rxtune if this test dies here
     with host_lock("pytest"), TransientChanges("pytest") as changes:
         changes.set(knob, 2)
-        result = bench.run(bench.Options(select(["io_uring", "recvmmsg"], [50], "load"),
-                                         duration_s=0.3, mode="load", rate_pps=5000))
+        result = bench.run(
+            bench.Options(
+                select(["io_uring", "recvmmsg"], [50], "load"),
+                duration_s=0.3,
+                mode="load",
+                rate_pps=5000,
+            )
+        )
     uring, mmsg = result["runs"]
     assert "io_uring" in uring["unsupported"] and "io_uring_disabled" in uring["unsupported"]
     assert mmsg["unsupported"] is None and mmsg["packets"]["received"] > 0
@@ -119,8 +138,16 @@ def test_io_uring_runs_back_to_back_release_their_port():
 
 
 def test_several_flows_and_large_payloads_arrive_whole():
-    result = bench.run(bench.Options(select(["recvmmsg", "af_xdp"], [50], "load"), duration_s=0.3,
-                                     mode="load", rate_pps=8000, flows=4, message_size=1472))
+    result = bench.run(
+        bench.Options(
+            select(["recvmmsg", "af_xdp"], [50], "load"),
+            duration_s=0.3,
+            mode="load",
+            rate_pps=8000,
+            flows=4,
+            message_size=1472,
+        )
+    )
     assert result["metadata"]["flows"] == 4
     for run in result["runs"]:
         assert run["packets"]["received"] > 0, run["label"]

@@ -1,5 +1,6 @@
 """--interface / --peer: the local host is the receiver under test, the peer runs
 `rxtune reflect`. Two namespaces of the testbed stand in for the two hosts."""
+
 from __future__ import annotations
 
 import select as io_select
@@ -18,15 +19,34 @@ pytestmark = pytest.mark.root
 
 def test_bench_against_a_remote_reflector():
     with veth.testbed(veth.configuration("A")) as bed:
-        peer = subprocess.Popen(["ip", "netns", "exec", bed.receiver.netns, sys.executable, "-m",
-                                 "rxtune", "reflect", "--address", bed.receiver.address,
-                                 "--duration", "30"], stdout=subprocess.PIPE, text=True)
+        peer = subprocess.Popen(
+            [
+                "ip",
+                "netns",
+                "exec",
+                bed.receiver.netns,
+                sys.executable,
+                "-m",
+                "rxtune",
+                "reflect",
+                "--address",
+                bed.receiver.address,
+                "--duration",
+                "30",
+            ],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
         try:
             ready, _, _ = io_select.select([peer.stdout], [], [], 60)
             assert ready, "rxtune reflect said nothing within 60 s"
             assert "reflecting on" in peer.stdout.readline()
-            options = bench.Options(select(["epoll", "so_busy_poll"], [50]), duration_s=0.5,
-                                    interface=bed.sender.ifname, peer=bed.receiver.address)
+            options = bench.Options(
+                select(["epoll", "so_busy_poll"], [50]),
+                duration_s=0.5,
+                interface=bed.sender.ifname,
+                peer=bed.receiver.address,
+            )
             result = call_in_netns(bed.sender.netns, bench.run, options)
         finally:
             peer.terminate()

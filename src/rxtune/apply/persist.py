@@ -1,6 +1,7 @@
 """What survives a reboot, and the same settings for other tools: sysctls to
 /etc/sysctl.d, device settings to a script a systemd unit runs at boot; exports as a tuned
 profile or a shell script. All rendered from the knobs' own shell commands."""
+
 from __future__ import annotations
 
 from collections import defaultdict
@@ -21,20 +22,30 @@ def check_persistable(items: list[Assignment]) -> None:
     """Refuse, before anything is written, what a boot-time file cannot reproduce."""
     for item in items:
         if item.knob.scope == Scope.NAPI:
-            raise InvalidValue(f"{item.knob.name}: NAPI ids change at reboot, so a per-NAPI "
-                               "setting cannot be persisted", "the device-level "
-                               "napi_defer_hard_irqs / gro_flush_timeout / threaded")
+            raise InvalidValue(
+                f"{item.knob.name}: NAPI ids change at reboot, so a per-NAPI "
+                "setting cannot be persisted",
+                "the device-level napi_defer_hard_irqs / gro_flush_timeout / threaded",
+            )
         if item.knob.backend.kind == "procfs":
-            raise InvalidValue(f"{item.knob.name}: IRQ numbers change at reboot, so a setting "
-                               "bound to one cannot be persisted", "device and host knobs")
+            raise InvalidValue(
+                f"{item.knob.name}: IRQ numbers change at reboot, so a setting "
+                "bound to one cannot be persisted",
+                "device and host knobs",
+            )
         if item.netns:
-            raise InvalidValue(f"{item.knob.name}: namespace {item.netns} does not survive a "
-                               "reboot", "settings of the initial namespace")
+            raise InvalidValue(
+                f"{item.knob.name}: namespace {item.netns} does not survive a reboot",
+                "settings of the initial namespace",
+            )
 
 
 def _sysctl_lines(items: list[Assignment]) -> list[str]:
-    return [f"{i.knob.name} = {int(i.value) if isinstance(i.value, bool) else i.value}"
-            for i in items if i.knob.backend.kind == "sysctl"]
+    return [
+        f"{i.knob.name} = {int(i.value) if isinstance(i.value, bool) else i.value}"
+        for i in items
+        if i.knob.backend.kind == "sysctl"
+    ]
 
 
 def _commands(items: list[Assignment]) -> list[str]:
@@ -57,10 +68,12 @@ def write(root: Path, items: list[Assignment]) -> list[Path]:
         script.chmod(0o755)
         unit = root / UNIT
         unit.parent.mkdir(parents=True, exist_ok=True)
-        unit.write_text(HEADER + "[Unit]\nDescription=rxtune: receive-path settings\n"
-                        "After=network-pre.target\nBefore=network.target\n\n[Service]\n"
-                        f"Type=oneshot\nExecStart=/{SCRIPT}\n\n[Install]\n"
-                        "WantedBy=multi-user.target\n")
+        unit.write_text(
+            HEADER + "[Unit]\nDescription=rxtune: receive-path settings\n"
+            "After=network-pre.target\nBefore=network.target\n\n[Service]\n"
+            f"Type=oneshot\nExecStart=/{SCRIPT}\n\n[Install]\n"
+            "WantedBy=multi-user.target\n"
+        )
         wants = root / WANTS  # what `systemctl enable` does
         wants.parent.mkdir(parents=True, exist_ok=True)
         wants.unlink(missing_ok=True)
@@ -81,8 +94,11 @@ def remove(root: Path) -> list[Path]:
 
 def export_sh(items: list[Assignment], title: str) -> str:
     lines = [f"sysctl -w {line.replace(' = ', '=')}" for line in _sysctl_lines(items)]
-    return (f"#!/bin/sh\n# {title}: written by rxtune export\nset -e\n"
-            + "\n".join(lines + _commands(items)) + "\n")
+    return (
+        f"#!/bin/sh\n# {title}: written by rxtune export\nset -e\n"
+        + "\n".join(lines + _commands(items))
+        + "\n"
+    )
 
 
 def export_tuned(items: list[Assignment], title: str) -> str:
@@ -94,7 +110,9 @@ def export_tuned(items: list[Assignment], title: str) -> str:
         kind, knob = item.knob.backend.kind, item.knob
         command = knob.command(item.value, item.target)
         if kind == "sysctl":
-            sections["sysctl"].append(f"{knob.name}={int(item.value) if isinstance(item.value, bool) else item.value}")
+            sections["sysctl"].append(
+                f"{knob.name}={int(item.value) if isinstance(item.value, bool) else item.value}"
+            )
         elif kind == "sysfs":
             path, value = command.split(" > ")[1], command.split(" > ")[0].removeprefix("echo ")
             sections["sysfs"].append(f"{path}={value}")

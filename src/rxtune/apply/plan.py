@@ -1,5 +1,6 @@
 """Plan: every value validated and every target resolved and read before anything is
 written, so a bad name, value or device changes nothing."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -7,16 +8,16 @@ from typing import Any
 
 from ..backends.context import ReadContext
 from ..backends.netlink_knobs import napi_list
+from ..changes.writer import same
 from ..errors import InvalidValue, NotPermitted, RxtuneError, Unsupported
 from ..host import Host
 from ..knobs.model import Knob, Scope, Target
-from ..changes.writer import same
 
 
 @dataclass(frozen=True)
 class Assignment:
     knob: Knob
-    value: Any          # checked against knob.valid
+    value: Any  # checked against knob.valid
     target: Target
     netns: str | None
 
@@ -25,7 +26,7 @@ class Assignment:
 class Change:
     assignment: Assignment
     previous: Any
-    status: str         # "change", "unchanged" or "unsupported"
+    status: str  # "change", "unchanged" or "unsupported"
     reason: str = ""
 
     @property
@@ -39,34 +40,46 @@ def _devices_in(netns: str | None) -> list[str]:
     return Host(netns=netns).call(lambda: Host().devices())
 
 
-def _resolve(knob: Knob, devices: list[str], netns: str | None, queue: int | None,
-             napi: int | None) -> list[Target]:
+def _resolve(
+    knob: Knob, devices: list[str], netns: str | None, queue: int | None, napi: int | None
+) -> list[Target]:
     if knob.scope == Scope.SOCKET:
-        raise InvalidValue(f"{knob.name} is a socket option: a program sets it on its socket "
-                           "(see `rxtune advise`)", "host, namespace, device, queue, napi knobs")
+        raise InvalidValue(
+            f"{knob.name} is a socket option: a program sets it on its socket "
+            "(see `rxtune advise`)",
+            "host, namespace, device, queue, napi knobs",
+        )
     if knob.scope in (Scope.HOST, Scope.NAMESPACE):
         return [Target()]
     if not devices:
-        raise InvalidValue(f"{knob.name} is a {knob.scope.value} knob: name the device",
-                           "--dev DEV")
+        raise InvalidValue(
+            f"{knob.name} is a {knob.scope.value} knob: name the device", "--dev DEV"
+        )
     present = _devices_in(netns)
     for dev in devices:
         if dev not in present:
-            raise InvalidValue(f"no network device '{dev}'"
-                               f"{' in namespace ' + netns if netns else ''}", present)
+            raise InvalidValue(
+                f"no network device '{dev}'{' in namespace ' + netns if netns else ''}", present
+            )
     if knob.scope == Scope.DEVICE:
         return [Target(dev=d) for d in devices]
     if knob.scope == Scope.QUEUE:
+
         def queues(dev: str) -> list[int]:
             path = Host().sys / "class/net" / dev / "queues"
             return sorted(int(p.name[3:]) for p in path.glob("rx-*"))
-        return [Target(dev=d, queue=q) for d in devices
-                for q in ([queue] if queue is not None else Host(netns=netns).call(queues, d))]
+
+        return [
+            Target(dev=d, queue=q)
+            for d in devices
+            for q in ([queue] if queue is not None else Host(netns=netns).call(queues, d))
+        ]
 
     def napi_ids(dev: str) -> list[int]:
         with ReadContext(Host()) as ctx:
             return [n["id"] for n in napi_list(ctx, dev)]
-    targets = []
+
+    targets: list[Target] = []
     for dev in devices:
         ids = Host(netns=netns).call(napi_ids, dev)
         if napi is not None:
@@ -77,8 +90,13 @@ def _resolve(knob: Knob, devices: list[str], netns: str | None, queue: int | Non
     return targets
 
 
-def assignments(values: list[tuple[Knob, Any]], devices: list[str], netns: str | None = None,
-                queue: int | None = None, napi: int | None = None) -> list[Assignment]:
+def assignments(
+    values: list[tuple[Knob, Any]],
+    devices: list[str],
+    netns: str | None = None,
+    queue: int | None = None,
+    napi: int | None = None,
+) -> list[Assignment]:
     """Checked values with their targets; raises InvalidValue before anything is read."""
     for option, number in (("--queue", queue), ("--napi", napi)):
         if number is not None and not 0 <= number < 2**32:
@@ -96,11 +114,13 @@ def plan(items: list[Assignment]) -> list[Change]:
     """Read what each assignment would replace; unsupported targets are marked, not fatal."""
     changes = []
     for item in items:
+
         def read(item: Assignment = item) -> Any:
             with ReadContext(Host()) as ctx:
                 value = item.knob.read(ctx, item.target)
                 item.knob.backend.check_writable(ctx, item.knob, item.target)
                 return value
+
         try:
             previous = Host(netns=item.netns).call(read)
         except Unsupported as error:

@@ -1,6 +1,7 @@
 """Profiles: small TOML files a user can copy and edit. Sections name scopes (host, device,
 queue, napi); keys are knob names from the registry; `kernel_defaults = true` stands for
 every knob whose kernel default is known."""
+
 from __future__ import annotations
 
 import tomllib
@@ -13,8 +14,12 @@ from ..knobs.model import Knob, Scope
 from ..knobs.registry import REGISTRY, get
 
 PROFILES = Path(__file__).parent / "profiles"
-SECTIONS = {"host": (Scope.HOST, Scope.NAMESPACE), "device": (Scope.DEVICE,),
-            "queue": (Scope.QUEUE,), "napi": (Scope.NAPI,)}
+SECTIONS = {
+    "host": (Scope.HOST, Scope.NAMESPACE),
+    "device": (Scope.DEVICE,),
+    "queue": (Scope.QUEUE,),
+    "napi": (Scope.NAPI,),
+}
 
 
 @dataclass(frozen=True)
@@ -30,8 +35,11 @@ class Profile:
         values = [(k, v) for k, v in self.values if devices or k.scope in host]
         skipped = sorted({k.name for k, _ in self.values if not devices and k.scope not in host})
         if not values:
-            raise InvalidValue(f"profile {self.name} sets only device knobs "
-                               f"({', '.join(skipped)}): name the device", "--dev DEV")
+            raise InvalidValue(
+                f"profile {self.name} sets only device knobs "
+                f"({', '.join(skipped)}): name the device",
+                "--dev DEV",
+            )
         return values, skipped
 
 
@@ -64,8 +72,9 @@ def load(name: str) -> Profile:
     except FileNotFoundError:
         raise InvalidValue(f"no profile file {path}", builtin() + ["./FILE.toml"]) from None
     except OSError as error:
-        raise InvalidValue(f"cannot read profile {path}: {error.strerror}",
-                           builtin() + ["./FILE.toml"]) from None
+        raise InvalidValue(
+            f"cannot read profile {path}: {error.strerror}", builtin() + ["./FILE.toml"]
+        ) from None
     except UnicodeDecodeError:
         raise InvalidValue(f"{path} is not a text file", "a TOML profile") from None
     except tomllib.TOMLDecodeError as error:
@@ -75,21 +84,29 @@ def load(name: str) -> Profile:
     if not isinstance(defaults, bool):
         raise InvalidValue(f"{path}: kernel_defaults = {defaults!r}", "true or false")
     if defaults:
-        values.extend((k, k.default) for k in REGISTRY
-                      if k.writable and k.default is not None
-                      and k.scope in (Scope.HOST, Scope.NAMESPACE, Scope.DEVICE))
+        values.extend(
+            (k, k.default)
+            for k in REGISTRY
+            if k.writable
+            and k.default is not None
+            and k.scope in (Scope.HOST, Scope.NAMESPACE, Scope.DEVICE)
+        )
     description = data.pop("description", "")
     if not isinstance(description, str):
         raise InvalidValue(f"{path}: description = {description!r}", "a string")
     for section, table in data.items():
         if section not in SECTIONS or not isinstance(table, dict):
-            raise InvalidValue(f"{path}: unknown section [{section}]",
-                               [*SECTIONS, "description", "kernel_defaults"])
+            raise InvalidValue(
+                f"{path}: unknown section [{section}]",
+                [*SECTIONS, "description", "kernel_defaults"],
+            )
         for key, value in table.items():
             knob = _knob(section, key)
             knob.check(value)  # refuse the whole profile before anything is read or written
             values.append((knob, value))
     if not values:
-        raise InvalidValue(f"{path} sets no knob", "[host], [device], [queue] or [napi] "
-                           "tables of knob = value, or kernel_defaults = true")
+        raise InvalidValue(
+            f"{path} sets no knob",
+            "[host], [device], [queue] or [napi] tables of knob = value, or kernel_defaults = true",
+        )
     return Profile(path.stem, description.strip(), tuple(values))

@@ -1,6 +1,7 @@
 """The set/tune workflow, all or nothing: plan (every value checked, every target read),
 journaled writes each read back, persist, and an optional confirmation timer; revert and
 confirm. The CLI only parses and prints; the Python API calls the same functions."""
+
 from __future__ import annotations
 
 import math
@@ -12,8 +13,9 @@ from typing import Any
 
 from ..changes.journal import Contents, Journal, Record
 from ..changes.lock import host_lock
-from ..changes.recover import TUNE_JOURNAL, Confirmation, confirmations, expire, recover
-from ..changes.restore import Report, revert as revert_records
+from ..changes.recover import TUNE_JOURNAL, Confirmation, confirmations, recover
+from ..changes.restore import Report
+from ..changes.restore import revert as revert_records
 from ..changes.writer import write_verified
 from ..errors import InvalidValue, NotPermitted, RxtuneError, Unsupported
 from ..host import Host, is_root
@@ -32,7 +34,7 @@ class ApplyFailed(RxtuneError):
 @dataclass(frozen=True)
 class Outcome:
     change: Change
-    status: str        # applied, unchanged, unsupported
+    status: str  # applied, unchanged, unsupported
     detail: str = ""
 
 
@@ -65,8 +67,10 @@ class Result:
 
 def check_confirm_within(seconds: float | None) -> None:
     if seconds is not None and not (math.isfinite(seconds) and 0 < seconds <= MAX_CONFIRM_S):
-        raise InvalidValue(f"--confirm-within {seconds}",
-                           f"a number of seconds greater than 0, at most {MAX_CONFIRM_S:g}")
+        raise InvalidValue(
+            f"--confirm-within {seconds}",
+            f"a number of seconds greater than 0, at most {MAX_CONFIRM_S:g}",
+        )
 
 
 def journal() -> Journal:
@@ -75,16 +79,19 @@ def journal() -> Journal:
 
 def _undamaged(contents: Contents, path: Path) -> None:
     if contents.damaged:
-        raise RxtuneError(f"the journal {path} is damaged ({'; '.join(contents.damaged)}); "
-                          "nothing changed: run `rxtune revert` to restore what it can prove "
-                          "and set the file aside")
+        raise RxtuneError(
+            f"the journal {path} is damaged ({'; '.join(contents.damaged)}); "
+            "nothing changed: run `rxtune revert` to restore what it can prove "
+            "and set the file aside"
+        )
 
 
 def run(request: Request) -> Result:
     """Plan, then (unless dry_run) apply all or nothing under the host lock."""
     check_confirm_within(request.confirm_within)
-    items = assignments(request.values, request.devices, request.netns, request.queue,
-                        request.napi)  # refuses bad input before anything is read
+    items = assignments(
+        request.values, request.devices, request.netns, request.queue, request.napi
+    )  # refuses bad input before anything is read
     if request.persist_root is not None:
         persist.check_persistable(items)
     if not request.dry_run and not is_root():
@@ -98,25 +105,33 @@ def run(request: Request) -> Result:
         result.plan = plan(items)
         lacking = [c for c in result.plan if c.status == "unsupported"]
         if request.strict and lacking:
-            raise Unsupported("nothing changed: " + "; ".join(
-                f"{c.assignment.knob.name} on {c.assignment.target.describe() or 'host'}: "
-                f"{c.reason}" for c in lacking))
+            raise Unsupported(
+                "nothing changed: "
+                + "; ".join(
+                    f"{c.assignment.knob.name} on {c.assignment.target.describe() or 'host'}: "
+                    f"{c.reason}"
+                    for c in lacking
+                )
+            )
         group = secrets.token_hex(6)
         result.outcomes = _apply(result.plan, request, group)
         if request.persist_root is not None:
             try:
-                result.persisted = persist.write(request.persist_root, [
-                    c.assignment for c in result.plan if c.status != "unsupported"])
+                result.persisted = persist.write(
+                    request.persist_root,
+                    [c.assignment for c in result.plan if c.status != "unsupported"],
+                )
             except OSError as error:
                 _roll_back(group)
                 persist.remove(request.persist_root)
-                raise ApplyFailed(f"persisting under {request.persist_root} failed "
-                                  f"({error.strerror}: {error.filename}); everything written "
-                                  "was restored") from None
+                raise ApplyFailed(
+                    f"persisting under {request.persist_root} failed "
+                    f"({error.strerror}: {error.filename}); everything written "
+                    "was restored"
+                ) from None
         if request.confirm_within is not None:
             try:
-                result.confirm_deadline = _arm(j, group, request.confirm_within,
-                                               request.command)
+                result.confirm_deadline = _arm(j, group, request.confirm_within, request.command)
             except RxtuneError as error:
                 _roll_back(group, drop_confirmation=True)
                 raise ApplyFailed(f"{error}; everything written was restored") from None
@@ -136,10 +151,22 @@ def _apply(changes: list[Change], request: Request, group: str) -> list[Outcome]
         if change.status != "change":
             continue
         a = change.assignment
-        records.append(Record(a.knob.name, a.knob.scope.value, a.target.dev, a.target.queue,
-                              a.target.napi, a.netns, change.previous, a.value, group))
-        j.write(records, meta, command=request.command,
-                announce=bool(meta.get("confirmations")))  # before the write: kill -9 is covered
+        records.append(
+            Record(
+                a.knob.name,
+                a.knob.scope.value,
+                a.target.dev,
+                a.target.queue,
+                a.target.napi,
+                a.netns,
+                change.previous,
+                a.value,
+                group,
+            )
+        )
+        j.write(
+            records, meta, command=request.command, announce=bool(meta.get("confirmations"))
+        )  # before the write: kill -9 is covered
         try:
             write_verified(Host(netns=a.netns), a.knob, a.target, a.value)
         except RxtuneError as error:
@@ -148,8 +175,7 @@ def _apply(changes: list[Change], request: Request, group: str) -> list[Outcome]
         except BaseException:  # Ctrl-C, SIGTERM: all or nothing holds
             _roll_back(group)
             raise
-    return [Outcome(c, "applied" if c.status == "change" else c.status, c.reason)
-            for c in changes]
+    return [Outcome(c, "applied" if c.status == "change" else c.status, c.reason) for c in changes]
 
 
 def _roll_back(group: str, drop_confirmation: bool = False) -> str:
@@ -159,12 +185,15 @@ def _roll_back(group: str, drop_confirmation: bool = False) -> str:
     report = revert_records(contents.records, lambda r: r.group == group, force=True)
     meta = dict(contents.meta)
     if drop_confirmation:
-        meta["confirmations"] = [c for c in meta.get("confirmations", [])
-                                 if c.get("group") != group]
-    j.write(report.remaining, meta, command="rollback",
-            announce=bool(meta.get("confirmations")))
-    return ("everything written was restored" if report.complete
-            else "could not restore: " + "; ".join(report.failed))
+        meta["confirmations"] = [
+            c for c in meta.get("confirmations", []) if c.get("group") != group
+        ]
+    j.write(report.remaining, meta, command="rollback", announce=bool(meta.get("confirmations")))
+    return (
+        "everything written was restored"
+        if report.complete
+        else "could not restore: " + "; ".join(report.failed)
+    )
 
 
 def _arm(j: Journal, group: str, seconds: float, command: str) -> float:
@@ -174,11 +203,19 @@ def _arm(j: Journal, group: str, seconds: float, command: str) -> float:
     contents = j.read()
     pending = contents.meta.get("confirmations", [])
     unarmed = Confirmation(group, deadline, command)
-    j.write(contents.records, {**contents.meta, "confirmations": pending + [unarmed.as_dict()]},
-            command=command, announce=True)
+    j.write(
+        contents.records,
+        {**contents.meta, "confirmations": pending + [unarmed.as_dict()]},
+        command=command,
+        announce=True,
+    )
     armed = confirm_timer.start(j.path, unarmed)
-    j.write(contents.records, {**contents.meta, "confirmations": pending + [armed.as_dict()]},
-            command=command, announce=True)
+    j.write(
+        contents.records,
+        {**contents.meta, "confirmations": pending + [armed.as_dict()]},
+        command=command,
+        announce=True,
+    )
     return deadline
 
 
@@ -212,12 +249,16 @@ def revert(force: bool = False, wait: float = 0.0) -> RevertResult:
         if contents.damaged:
             aside = j.set_aside()
         elif report.remaining:
-            j.write(report.remaining, {"persist_root": contents.meta.get("persist_root")},
-                    command="rxtune revert")
+            j.write(
+                report.remaining,
+                {"persist_root": contents.meta.get("persist_root")},
+                command="rxtune revert",
+            )
         else:
             j.remove()
-        return RevertResult(recovered, report, contents.damaged, aside,
-                            contents.meta.get("persist_root"))
+        return RevertResult(
+            recovered, report, contents.damaged, aside, contents.meta.get("persist_root")
+        )
 
 
 def _readable_confirmations(contents: Contents) -> list[Confirmation]:
@@ -230,8 +271,8 @@ def _readable_confirmations(contents: Contents) -> list[Confirmation]:
 @dataclass
 class ConfirmResult:
     recovered: list[str]
-    confirmed: list[str]      # the commands whose changes now stay
-    too_late: list[str]       # what happened to those that were not confirmed in time
+    confirmed: list[str]  # the commands whose changes now stay
+    too_late: list[str]  # what happened to those that were not confirmed in time
 
 
 def confirm(wait: float = 0.0) -> ConfirmResult:
@@ -250,7 +291,9 @@ def confirm(wait: float = 0.0) -> ConfirmResult:
             f"`{e.get('command') or 'the change'}` was reverted at "
             f"{time.strftime('%H:%M:%S', time.localtime(e['reverted_at']))} by {e['by']} "
             f"({e['why']}): " + (", ".join(e["restored"]) or "nothing to restore")
-            for e in contents.meta.get("expired", []) if isinstance(e, dict)]
+            for e in contents.meta.get("expired", [])
+            if isinstance(e, dict)
+        ]
         if contents.exists and (pending or too_late):
             meta = {k: v for k, v in contents.meta.items() if k not in ("confirmations", "expired")}
             j.write(contents.records, meta, command="rxtune confirm")

@@ -3,6 +3,7 @@ epoch) revert the changes of GROUP unless they were confirmed. Started detached 
 `rxtune set/tune --confirm-within`, or by a systemd timer at the deadline. It waits for the
 host lock as long as it takes and never gives up silently: if it dies, the next rxtune
 command reverts in its place."""
+
 from __future__ import annotations
 
 import sys

@@ -1,5 +1,6 @@
 """A read context: the netlink clients and per-pass caches the backends share, so a
 snapshot of forty knobs costs one coalesce-get, not forty. Lives in the namespace it reads."""
+
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -36,7 +37,7 @@ class ReadContext:
 
     def forget(self, *key_prefix: Any) -> None:
         """Drop cached reads (after a write) so the next read sees the kernel's value."""
-        for key in [k for k in self._cache if k[:len(key_prefix)] == key_prefix]:
+        for key in [k for k in self._cache if k[: len(key_prefix)] == key_prefix]:
             del self._cache[key]
 
     def close(self) -> None:
@@ -44,7 +45,7 @@ class ReadContext:
             client.close()
         self._clients.clear()
 
-    def __enter__(self) -> "ReadContext":
+    def __enter__(self) -> ReadContext:
         return self
 
     def __exit__(self, *exc: object) -> None:

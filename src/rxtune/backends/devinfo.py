@@ -1,5 +1,6 @@
 """Driver name and version: the one thing ethtool netlink does not carry, so the
 SIOCETHTOOL ioctl (ETHTOOL_GDRVINFO) it is."""
+
 from __future__ import annotations
 
 import ctypes
@@ -15,7 +16,7 @@ from .context import ReadContext
 SIOCETHTOOL = 0x8946
 ETHTOOL_GDRVINFO = 0x00000003
 _DRVINFO_SIZE = 196  # u32 cmd; char driver[32], version[32], fw_version[32], bus_info[32],
-                     # erom_version[32], reserved2[12]; u32 x5
+# erom_version[32], reserved2[12]; u32 x5
 _FIELDS = {"driver": 4, "version": 36, "firmware-version": 68, "bus-info": 100}
 
 
@@ -28,8 +29,10 @@ def driver_info(dev: str) -> dict[str, str]:
         except OSError as error:
             raise Unsupported(f"{dev}: ETHTOOL_GDRVINFO: {error.strerror}") from None
     raw = buf.raw
-    return {name: raw[offset:offset + 32].split(b"\0")[0].decode(errors="replace")
-            for name, offset in _FIELDS.items()}
+    return {
+        name: raw[offset : offset + 32].split(b"\0")[0].decode(errors="replace")
+        for name, offset in _FIELDS.items()
+    }
 
 
 class DriverInfo:

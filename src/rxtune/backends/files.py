@@ -1,5 +1,6 @@
 """Knobs that are files: sysctls under /proc/sys, device and queue attributes under
 /sys/class/net, IRQ affinity under /proc/irq."""
+
 from __future__ import annotations
 
 import errno
@@ -16,8 +17,10 @@ def _read_file(path: Path, knob: Knob) -> str:
     try:
         return path.read_text().strip()
     except FileNotFoundError:
-        raise Unsupported(f"{path} does not exist (needs kernel {knob.since[0]}.{knob.since[1]}+"
-                          f" or a device that has it)") from None
+        raise Unsupported(
+            f"{path} does not exist (needs kernel {knob.since[0]}.{knob.since[1]}+"
+            f" or a device that has it)"
+        ) from None
     except PermissionError:
         raise NotPermitted(f"{path} is not readable by this user") from None
     except OSError as error:
@@ -41,8 +44,10 @@ def _check_writable(path: Path) -> None:
     # as root, a file it cannot write is read-only for everyone; another user's plan (a
     # dry run) cannot tell, and a real run refuses it before anything
     if path.exists() and os.geteuid() == 0 and not os.access(path, os.W_OK):
-        raise Unsupported(f"{path} is read-only here (in a network namespace other than the "
-                          "initial one, a host-wide value)")
+        raise Unsupported(
+            f"{path} is read-only here (in a network namespace other than the "
+            "initial one, a host-wide value)"
+        )
 
 
 def _parse(knob: Knob, text: str) -> Any:
@@ -101,10 +106,13 @@ class IrqAffinity:
 
     def _irq(self, ctx: ReadContext, target: Target) -> int:
         from ..knobs.registry import get  # the queue's irq is itself a knob
+
         irq = get("irq").read(ctx, target)
         if not irq:
-            raise Unsupported(f"napi-get reports no IRQ for the NAPI of {target.describe()} "
-                              "(software devices such as veth have none)")
+            raise Unsupported(
+                f"napi-get reports no IRQ for the NAPI of {target.describe()} "
+                "(software devices such as veth have none)"
+            )
         return irq
 
     def read(self, ctx: ReadContext, knob: Knob, target: Target) -> Any:

@@ -1,4 +1,5 @@
 """Knobs read and written over netlink: ethtool groups and features, netdev NAPI and queues."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -23,8 +24,10 @@ class EthtoolGroup:
 
     def read(self, ctx: ReadContext, knob: Knob, target: Target) -> Any:
         group, attr = self._split(knob)
-        values = ctx.cached(("ethtool", group, target.dev),
-                            lambda: ethtool.get(ctx.netlink("ethtool"), group, str(target.dev)))
+        values = ctx.cached(
+            ("ethtool", group, target.dev),
+            lambda: ethtool.get(ctx.netlink("ethtool"), group, str(target.dev)),
+        )
         if attr not in values:
             raise Unsupported(f"{target.dev} does not report {attr}")
         value = values[attr]
@@ -45,8 +48,10 @@ class EthtoolFeature:
         """Writes go over netlink or ioctl: the kernel answers for itself."""
 
     def _features(self, ctx: ReadContext, target: Target) -> dict:
-        return ctx.cached(("features", target.dev),
-                          lambda: ethtool.features(ctx.netlink("ethtool"), str(target.dev)))
+        return ctx.cached(
+            ("features", target.dev),
+            lambda: ethtool.features(ctx.netlink("ethtool"), str(target.dev)),
+        )
 
     def read(self, ctx: ReadContext, knob: Knob, target: Target) -> Any:
         features = self._features(ctx, target)
@@ -91,9 +96,11 @@ class NapiAttr:
         for instance in napi_list(ctx):
             if instance["id"] == target.napi:
                 if knob.where not in instance:
-                    raise Unsupported(knob.extra.get("absent") or
-                                      f"napi-get on this kernel does not report {knob.where}"
-                                      f" (needs {knob.since[0]}.{knob.since[1]}+)")
+                    raise Unsupported(
+                        knob.extra.get("absent")
+                        or f"napi-get on this kernel does not report {knob.where}"
+                        f" (needs {knob.since[0]}.{knob.since[1]}+)"
+                    )
                 return instance[knob.where]
         raise Unsupported(f"no NAPI instance {target.napi}")
 
@@ -113,8 +120,9 @@ class QueueAttr:
 
     def _napi_id(self, ctx: ReadContext, target: Target) -> int:
         ifindex = ifindex_of(ctx, str(target.dev))
-        queues = ctx.cached(("queues", ifindex),
-                            lambda: netdev.rx_queues(ctx.netlink("netdev"), ifindex))
+        queues = ctx.cached(
+            ("queues", ifindex), lambda: netdev.rx_queues(ctx.netlink("netdev"), ifindex)
+        )
         for queue in queues:
             if queue["id"] == target.queue and queue.get("napi-id"):
                 return queue["napi-id"]

@@ -1,5 +1,6 @@
 """Parsers for the kernel's counter files. Each takes the file's text, so tests feed them
 captured text; `read_*` helpers read them from a Host."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -18,7 +19,7 @@ def parse_softnet_stat(text: str) -> list[dict[str, int]]:
         fields = [int(f, 16) for f in line.split()]
         if not fields:
             continue
-        row = dict(zip(SOFTNET_COLUMNS, fields[:3]))
+        row = dict(zip(SOFTNET_COLUMNS, fields[:3], strict=False))
         row["cpu"] = fields[12] if len(fields) > 12 else index
         rows.append(row)
     return rows
@@ -26,9 +27,9 @@ def parse_softnet_stat(text: str) -> list[dict[str, int]]:
 
 @dataclass(frozen=True)
 class InterruptLine:
-    irq: str                 # a number, or a name such as NMI, LOC
+    irq: str  # a number, or a name such as NMI, LOC
     per_cpu: tuple[int, ...]
-    description: str         # chip, hwirq, and the action names (device queues)
+    description: str  # chip, hwirq, and the action names (device queues)
 
 
 def parse_interrupts(text: str) -> list[InterruptLine]:
@@ -46,7 +47,7 @@ def parse_interrupts(text: str) -> list[InterruptLine]:
             if not field.isdigit():
                 break
             counts.append(int(field))
-        result.append(InterruptLine(irq.strip(), tuple(counts), " ".join(fields[len(counts):])))
+        result.append(InterruptLine(irq.strip(), tuple(counts), " ".join(fields[len(counts) :])))
     return result
 
 
@@ -69,7 +70,8 @@ def parse_stat_cpus(text: str) -> dict[int, dict[str, int]]:
     for line in text.split("\n"):
         if line.startswith("cpu") and line[3:4].isdigit():
             name, *values = line.split()
-            result[int(name[3:])] = dict(zip(CPU_TIME_FIELDS, (int(v) for v in values)))
+            numbers = (int(v) for v in values)  # newer kernels may add columns
+            result[int(name[3:])] = dict(zip(CPU_TIME_FIELDS, numbers, strict=False))
     return result
 
 
@@ -87,10 +89,10 @@ def parse_netstat(text: str) -> dict[str, dict[str, int]]:
     """/proc/net/netstat and /proc/net/snmp: pairs of header and value lines per protocol."""
     result: dict[str, dict[str, int]] = {}
     lines = [line for line in text.split("\n") if line]
-    for header, values in zip(lines[::2], lines[1::2]):
+    for header, values in zip(lines[::2], lines[1::2], strict=False):
         proto, names = header.split(":", 1)
         _, numbers = values.split(":", 1)
-        result[proto] = dict(zip(names.split(), (int(n) for n in numbers.split())))
+        result[proto] = dict(zip(names.split(), (int(n) for n in numbers.split()), strict=False))
     return result
 
 

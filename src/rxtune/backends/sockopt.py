@@ -1,5 +1,6 @@
 """Socket options: read as what a new UDP socket gets, since they belong to each socket.
 Numbers verified against include/uapi/asm-generic/socket.h (x86_64, arm64)."""
+
 from __future__ import annotations
 
 import errno
@@ -17,8 +18,12 @@ SO_BUSY_POLL_BUDGET = 70
 SO_RXQ_OVFL = 40
 SO_TIMESTAMPNS = 35
 
-OPTIONS = {"SO_BUSY_POLL": SO_BUSY_POLL, "SO_PREFER_BUSY_POLL": SO_PREFER_BUSY_POLL,
-           "SO_BUSY_POLL_BUDGET": SO_BUSY_POLL_BUDGET, "SO_RCVBUF": socket.SO_RCVBUF}
+OPTIONS = {
+    "SO_BUSY_POLL": SO_BUSY_POLL,
+    "SO_PREFER_BUSY_POLL": SO_PREFER_BUSY_POLL,
+    "SO_BUSY_POLL_BUDGET": SO_BUSY_POLL_BUDGET,
+    "SO_RCVBUF": socket.SO_RCVBUF,
+}
 
 
 def probe_set(option: int, value: int) -> None:
@@ -45,11 +50,14 @@ class SocketOption:
             except OSError as error:
                 if error.errno == errno.ENOPROTOOPT:
                     probe_set(OPTIONS[knob.where], knob.default or 0)
-                    raise NotReadable(f"{knob.where} is set-only: the kernel takes it but does "
-                                      f"not report it back") from None
+                    raise NotReadable(
+                        f"{knob.where} is set-only: the kernel takes it but does not report it back"
+                    ) from None
                 raise Unsupported(f"getsockopt {knob.where}: {error.strerror}") from None
         return bool(value) if knob.unit == "bool" else value
 
     def write(self, ctx: ReadContext, knob: Knob, target: Target, value: Any) -> None:
-        raise Unsupported(f"{knob.name} belongs to each socket: set it in the program "
-                          f"(rxtune.open_receiver or setsockopt), not on the host")
+        raise Unsupported(
+            f"{knob.name} belongs to each socket: set it in the program "
+            f"(rxtune.open_receiver or setsockopt), not on the host"
+        )

@@ -9,6 +9,7 @@ touches, and `read` names them beside what it could prove.
 Journals with pending work (a bench's transient changes, a change awaiting confirmation)
 are announced under /run/rxtune/journals, so the next rxtune replays them whatever its
 state directory."""
+
 from __future__ import annotations
 
 import hashlib
@@ -62,14 +63,17 @@ class Record:
 
     def describe(self) -> str:
         where = self.target.describe()
-        return self.knob + (f" on {where}" if where else "") + (
-            f" (namespace {self.netns})" if self.netns else "")
+        return (
+            self.knob
+            + (f" on {where}" if where else "")
+            + (f" (namespace {self.netns})" if self.netns else "")
+        )
 
     def knob_object(self) -> Knob:
         return knob_of(self.knob, self.scope)
 
     @classmethod
-    def from_dict(cls, data: Any) -> "Record":
+    def from_dict(cls, data: Any) -> Record:
         """A record as read back, refused unless every field has its type and both values
         are valid for the knob (a garbled value is never written back)."""
         if not isinstance(data, dict) or set(data) != set(cls.__dataclass_fields__):
@@ -163,15 +167,26 @@ class Journal:
                 contents.damaged.append(f"line {number}: {reason}")
         return contents
 
-    def write(self, records: list[Record], meta: dict[str, Any] | None = None,
-              command: str = "", announce: bool = False) -> None:
+    def write(
+        self,
+        records: list[Record],
+        meta: dict[str, Any] | None = None,
+        command: str = "",
+        announce: bool = False,
+    ) -> None:
         """Replace the journal atomically (temporary file, fsync, rename, fsync of the
         directory); `announce` makes it visible to the next rxtune whatever its state
         directory."""
-        header = {"format": FORMAT, "owner": ProcessId.current().as_dict(),
-                  "command": command, "meta": meta or {}}
-        text = "\n".join([_line("journal", header)]
-                         + [_line("record", asdict(r)) for r in records]) + "\n"
+        header = {
+            "format": FORMAT,
+            "owner": ProcessId.current().as_dict(),
+            "command": command,
+            "meta": meta or {},
+        }
+        text = (
+            "\n".join([_line("journal", header)] + [_line("record", asdict(r)) for r in records])
+            + "\n"
+        )
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             tmp = self.path.with_name(self.path.name + ".tmp")
@@ -186,9 +201,11 @@ class Journal:
             finally:
                 os.close(dir_fd)
         except OSError as error:
-            raise RxtuneError(f"cannot write the journal {self.path}: {error.strerror} "
-                              "(set RXTUNE_STATE_DIR to a writable directory); nothing "
-                              "changed") from None
+            raise RxtuneError(
+                f"cannot write the journal {self.path}: {error.strerror} "
+                "(set RXTUNE_STATE_DIR to a writable directory); nothing "
+                "changed"
+            ) from None
         (self._announce if announce else self._unannounce)()
 
     def remove(self) -> None:

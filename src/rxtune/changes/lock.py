@@ -1,6 +1,7 @@
 """One lock per host: held by every command that changes anything (bench included), in
 /run whatever RXTUNE_STATE_DIR says, so two runs with different state directories cannot
 both change busy_read. Re-entrant within a process; forked workers share it."""
+
 from __future__ import annotations
 
 import fcntl
@@ -50,8 +51,9 @@ def host_lock(command: str, wait: float = 0.0) -> Iterator[None]:
         LOCK_PATH.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(LOCK_PATH, os.O_RDWR | os.O_CREAT, 0o644)
     except PermissionError:
-        raise NotPermitted(f"{command} changes the host and needs root (the lock "
-                           f"{LOCK_PATH} is not writable)") from None
+        raise NotPermitted(
+            f"{command} changes the host and needs root (the lock {LOCK_PATH} is not writable)"
+        ) from None
     try:
         deadline = time.monotonic() + wait
         while True:
@@ -60,9 +62,10 @@ def host_lock(command: str, wait: float = 0.0) -> Iterator[None]:
                 break
             except BlockingIOError:
                 if time.monotonic() >= deadline:
-                    raise Busy(f"{command}: {holder()} is changing this host now; nothing "
-                               f"changed (wait for it with --wait SECONDS; lock {LOCK_PATH})"
-                               ) from None
+                    raise Busy(
+                        f"{command}: {holder()} is changing this host now; nothing "
+                        f"changed (wait for it with --wait SECONDS; lock {LOCK_PATH})"
+                    ) from None
                 time.sleep(POLL_S)
         me = ProcessId.current()
         os.ftruncate(fd, 0)

@@ -3,6 +3,7 @@ has since given to another process is not taken for the owner. And signals: SIGT
 SIGHUP unwind like Ctrl-C in the main process only; a forked helper (a Worker, pyroute2's
 netns helper) that inherits the handler dies the default way instead of unwinding a copy of
 the parent's stack (which would remove the parent's namespaces)."""
+
 from __future__ import annotations
 
 import os
@@ -20,7 +21,7 @@ def start_time(pid: int) -> int | None:
     except (FileNotFoundError, ProcessLookupError, PermissionError):
         return None
     # the command name (field 2) may hold spaces and parentheses: count from the last ')'
-    fields = stat[stat.rindex(b")") + 2:].split()
+    fields = stat[stat.rindex(b")") + 2 :].split()
     if fields[0] in (b"Z", b"X"):  # dead, not yet reaped (an init that does not reap)
         return None
     return int(fields[19])
@@ -32,7 +33,7 @@ class ProcessId:
     start: int | None  # None: recorded by an older rxtune, known by pid alone
 
     @classmethod
-    def current(cls) -> "ProcessId":
+    def current(cls) -> ProcessId:
         return cls(os.getpid(), start_time(os.getpid()))
 
     def alive(self) -> bool:
@@ -43,9 +44,12 @@ class ProcessId:
         return {"pid": self.pid, "start": self.start}
 
     @classmethod
-    def from_dict(cls, data: Any) -> "ProcessId":
-        if not (isinstance(data, dict) and type(data.get("pid")) is int
-                and (data.get("start") is None or type(data.get("start")) is int)):
+    def from_dict(cls, data: Any) -> ProcessId:
+        if not (
+            isinstance(data, dict)
+            and type(data.get("pid")) is int
+            and (data.get("start") is None or type(data.get("start")) is int)
+        ):
             raise ValueError(f"not a process id: {data!r}")
         return cls(data["pid"], data["start"])
 
@@ -61,5 +65,6 @@ def unwind_on_termination() -> None:
             os.kill(os.getpid(), signum)
             return
         raise KeyboardInterrupt
+
     signal.signal(signal.SIGTERM, handler)
     signal.signal(signal.SIGHUP, handler)

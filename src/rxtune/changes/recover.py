@@ -1,6 +1,7 @@
 """What every changing command replays first, under the host lock: the changes of a bench
 that was killed (its transient journal), and changes awaiting a confirmation whose deadline
 has passed or whose timer is gone (fail closed). Each says what it did."""
+
 from __future__ import annotations
 
 import math
@@ -32,19 +33,31 @@ class Confirmation:
     unit: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
-        return {"group": self.group, "deadline": self.deadline, "command": self.command,
-                "watchdog": self.watchdog.as_dict() if self.watchdog else None,
-                "unit": self.unit}
+        return {
+            "group": self.group,
+            "deadline": self.deadline,
+            "command": self.command,
+            "watchdog": self.watchdog.as_dict() if self.watchdog else None,
+            "unit": self.unit,
+        }
 
     @classmethod
-    def from_dict(cls, data: Any) -> "Confirmation":
-        if not (isinstance(data, dict) and isinstance(data.get("group"), str)
-                and isinstance(data.get("deadline"), (int, float))
-                and math.isfinite(data["deadline"])):
+    def from_dict(cls, data: Any) -> Confirmation:
+        if not (
+            isinstance(data, dict)
+            and isinstance(data.get("group"), str)
+            and isinstance(data.get("deadline"), (int, float))
+            and math.isfinite(data["deadline"])
+        ):
             raise ValueError(f"not a confirmation: {data!r}")
         watchdog = data.get("watchdog")
-        return cls(data["group"], float(data["deadline"]), str(data.get("command", "")),
-                   ProcessId.from_dict(watchdog) if watchdog else None, data.get("unit"))
+        return cls(
+            data["group"],
+            float(data["deadline"]),
+            str(data.get("command", "")),
+            ProcessId.from_dict(watchdog) if watchdog else None,
+            data.get("unit"),
+        )
 
     def why_due(self, now: float) -> str | None:
         if now >= self.deadline:
@@ -75,26 +88,42 @@ def expire(journal: Journal, command: str, only_due: bool = True) -> list[str]:
         if why is None:
             keep.append(confirmation)
             continue
-        report = revert(records, lambda r, g=confirmation.group: r.group == g)
+        group = confirmation.group
+        report = revert(records, lambda r, g=group: r.group == g)  # type: ignore[misc]
         records = report.remaining
-        messages += [f"reverted {item}: `{confirmation.command}` was not confirmed in time "
-                     f"({why})" for item in report.restored]
+        messages += [
+            f"reverted {item}: `{confirmation.command}` was not confirmed in time ({why})"
+            for item in report.restored
+        ]
         messages += _problems(report)
-        expired.append({"group": confirmation.group, "command": confirmation.command,
-                        "deadline": confirmation.deadline,
-                        "reverted_at": now, "by": command, "why": why,
-                        "restored": report.restored, "left": report.left + report.failed})
+        expired.append(
+            {
+                "group": confirmation.group,
+                "command": confirmation.command,
+                "deadline": confirmation.deadline,
+                "reverted_at": now,
+                "by": command,
+                "why": why,
+                "restored": report.restored,
+                "left": report.left + report.failed,
+            }
+        )
     if len(keep) != len(pending):
-        meta = {**contents.meta, "confirmations": [c.as_dict() for c in keep],
-                "expired": expired[-KEEP_EXPIRED:]}
+        meta = {
+            **contents.meta,
+            "confirmations": [c.as_dict() for c in keep],
+            "expired": expired[-KEEP_EXPIRED:],
+        }
         journal.write(records, meta, command=command, announce=bool(keep))
     return messages
 
 
 def _problems(report: Report) -> list[str]:
-    return ([f"left as found: {text}" for text in report.left]
-            + [f"could not restore: {text}" for text in report.failed]
-            + [f"kept: {text}" for text in report.handed_over])
+    return (
+        [f"left as found: {text}" for text in report.left]
+        + [f"could not restore: {text}" for text in report.failed]
+        + [f"kept: {text}" for text in report.handed_over]
+    )
 
 
 def _replay_transient(journal: Journal, contents: Contents) -> list[str]:
@@ -102,21 +131,28 @@ def _replay_transient(journal: Journal, contents: Contents) -> list[str]:
     if owner and owner.pid == os.getpid():
         return []
     if owner and owner.alive():
-        raise Busy(f"{contents.command or 'rxtune'} (pid {owner.pid}) is running and has "
-                   f"changed host settings (journal {journal.path})")
+        raise Busy(
+            f"{contents.command or 'rxtune'} (pid {owner.pid}) is running and has "
+            f"changed host settings (journal {journal.path})"
+        )
     who = f"a killed {contents.command or 'rxtune run'}" + (f" (pid {owner.pid})" if owner else "")
     report = revert(contents.records)
     messages = [f"restored {item}, left changed by {who}" for item in report.restored]
     messages += _problems(report)
     if report.failed:
         journal.write(report.remaining, command=contents.command, announce=True)
-        raise RxtuneError("could not restore what an earlier run changed: "
-                          + "; ".join(report.failed) + f" (journal {journal.path})")
+        raise RxtuneError(
+            "could not restore what an earlier run changed: "
+            + "; ".join(report.failed)
+            + f" (journal {journal.path})"
+        )
     if contents.damaged:
         aside = journal.set_aside()
-        messages.append(f"the journal of {who} is damaged ({'; '.join(contents.damaged)}): "
-                        f"what it could prove is restored; the rest is kept in {aside}, "
-                        "check those values by hand")
+        messages.append(
+            f"the journal of {who} is damaged ({'; '.join(contents.damaged)}): "
+            f"what it could prove is restored; the rest is kept in {aside}, "
+            "check those values by hand"
+        )
     else:
         journal.remove()
     return messages

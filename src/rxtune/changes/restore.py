@@ -1,6 +1,7 @@
 """Put journaled values back, newest first, never over a value someone else set since:
 each record's current value is compared with the value rxtune wrote; where they differ
 the value is left as found and named (unless forced)."""
+
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -15,7 +16,7 @@ from .writer import read_value, same, write_verified
 @dataclass
 class Report:
     restored: list[str] = field(default_factory=list)
-    left: list[str] = field(default_factory=list)         # changed since by someone else
+    left: list[str] = field(default_factory=list)  # changed since by someone else
     failed: list[str] = field(default_factory=list)
     handed_over: list[str] = field(default_factory=list)  # a later rxtune change keeps it
     remaining: list[Record] = field(default_factory=list)  # still owed a revert
@@ -26,8 +27,9 @@ class Report:
         return not self.left and not self.failed
 
 
-def revert(records: list[Record], chosen: Callable[[Record], bool] = lambda r: True,
-           force: bool = False) -> Report:
+def revert(
+    records: list[Record], chosen: Callable[[Record], bool] = lambda r: True, force: bool = False
+) -> Report:
     """Revert the chosen records, newest first. A chosen record followed by a later record
     of the same knob that is not reverted (another run's change) is handed over: the later
     record now goes back to this record's previous value, and the knob keeps its value."""
@@ -38,7 +40,7 @@ def revert(records: list[Record], chosen: Callable[[Record], bool] = lambda r: T
         if not chosen(record):
             continue
         index = remaining.index(record)
-        later = next((r for r in remaining[index + 1:] if r.key == record.key), None)
+        later = next((r for r in remaining[index + 1 :] if r.key == record.key), None)
         if record.key in blocked:
             continue
         if later is not None:
@@ -47,7 +49,8 @@ def revert(records: list[Record], chosen: Callable[[Record], bool] = lambda r: T
             knob = record.knob_object()
             report.handed_over.append(
                 f"{record.describe()} stays {knob.display(later.new)} (a later rxtune change "
-                f"set it); reverting that goes back to {knob.display(record.previous)}")
+                f"set it); reverting that goes back to {knob.display(record.previous)}"
+            )
             continue
         outcome = _restore_one(record, force)
         if outcome is None:
@@ -76,10 +79,13 @@ def _restore_one(record: Record, force: bool) -> tuple[str, str] | None:
         if same(knob, current, record.previous):  # e.g. killed after journaling, before writing
             return None
         if not force and not same(knob, current, record.new):
-            return ("left", f"{record.describe()} is {knob.display(current)}, not the "
-                            f"{knob.display(record.new)} rxtune wrote: someone changed it "
-                            f"since, so it is left as found (--force puts back "
-                            f"{knob.display(record.previous)})")
+            return (
+                "left",
+                f"{record.describe()} is {knob.display(current)}, not the "
+                f"{knob.display(record.new)} rxtune wrote: someone changed it "
+                f"since, so it is left as found (--force puts back "
+                f"{knob.display(record.previous)})",
+            )
         write_verified(host, knob, record.target, record.previous)
     except RxtuneError as error:
         return ("failed", f"{record.describe()}: {error}")

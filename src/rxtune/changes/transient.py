@@ -1,5 +1,6 @@
 """Changes that last as long as a run: journaled before each write, restored in reverse on
 exit, exception or Ctrl-C, and by the next run after kill -9 (changes.recover)."""
+
 from __future__ import annotations
 
 import secrets
@@ -25,12 +26,22 @@ class TransientChanges:
         self.group = secrets.token_hex(6)
         self.records: list[Record] = []
 
-    def set(self, knob: Knob, value: Any, target: Target = Target(), netns: str | None = None
-            ) -> None:
+    def set(
+        self, knob: Knob, value: Any, target: Target = Target(), netns: str | None = None
+    ) -> None:
         host = Host(netns=netns)
         previous = read_value(host, knob, target)
-        record = Record(knob.name, knob.scope.value, target.dev, target.queue, target.napi,
-                        netns, previous, knob.check(value), self.group)
+        record = Record(
+            knob.name,
+            knob.scope.value,
+            target.dev,
+            target.queue,
+            target.napi,
+            netns,
+            previous,
+            knob.check(value),
+            self.group,
+        )
         self.records.append(record)
         # before the write, announced: a kill -9 during it is replayed by the next rxtune
         self.journal.write(self.records, command=self.command, announce=True)
@@ -52,13 +63,14 @@ class TransientChanges:
             self.journal.remove()
         problems = report.failed + report.left
         if problems:
-            raise RxtuneError("could not restore: " + "; ".join(problems)
-                              + (f" (journal {self.journal.path}; the next rxtune retries)"
-                                 if owed else ""))
+            raise RxtuneError(
+                "could not restore: "
+                + "; ".join(problems)
+                + (f" (journal {self.journal.path}; the next rxtune retries)" if owed else "")
+            )
 
-    def __enter__(self) -> "TransientChanges":
+    def __enter__(self) -> TransientChanges:
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.restore()
-

@@ -1,4 +1,5 @@
 """Write one knob and read it back, inside the namespace the knob lives in."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -13,6 +14,7 @@ def read_value(host: Host, knob: Knob, target: Target) -> Any:
     def _read() -> Any:
         with ReadContext(host) as ctx:
             return knob.read(ctx, target)
+
     return host.call(_read)
 
 
@@ -28,9 +30,12 @@ def write_verified(host: Host, knob: Knob, target: Target, value: Any) -> Any:
             ctx.forget()
             now = knob.read(ctx, target)
         if not same(knob, now, wanted):
-            raise VerifyFailed(f"{knob.name} on {target.describe() or 'host'}: wrote {wanted}, "
-                               f"kernel reports {now}")
+            raise VerifyFailed(
+                f"{knob.name} on {target.describe() or 'host'}: wrote {wanted}, "
+                f"kernel reports {now}"
+            )
         return previous
+
     return host.call(_write)
 
 

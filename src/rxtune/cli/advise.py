@@ -1,15 +1,16 @@
 """rxtune advise: what to do, from your own measurements."""
+
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
 
 import typer
 from rich.markup import escape
 from rich.panel import Panel
 
 from .. import documents
-from ..decide.advice import GOALS, advise as decide
+from ..decide.advice import GOALS
+from ..decide.advice import advise as decide
 from ..errors import InvalidValue
 from ..measure import bench as bench_run
 from ..measure.schema import BENCH_SCHEMA
@@ -19,11 +20,13 @@ from .common import console, friendly_errors, print_json
 
 @friendly_errors
 def advise(
-    result: Optional[Path] = typer.Argument(None, metavar="[RESULT.json]",
-                                            help="a `rxtune bench --save` result (default: "
-                                                 "run a short ping-pong bench now)"),
+    result: Path | None = typer.Argument(
+        None,
+        metavar="[RESULT.json]",
+        help="a `rxtune bench --save` result (default: run a short ping-pong bench now)",
+    ),
     goal: str = typer.Option("balanced", help=f"what to optimise: {', '.join(GOALS)}"),
-    dev: Optional[str] = typer.Option(None, "--dev", help="the device the commands are for"),
+    dev: str | None = typer.Option(None, "--dev", help="the device the commands are for"),
     as_json: bool = typer.Option(False, "--json", help="print the advice as JSON"),
 ) -> None:
     """Recommend a receive strategy from measured figures, with the commands and code."""
@@ -47,5 +50,10 @@ def advise(
     if advice.commands:
         body += "\n\n[bold]On the host[/]\n" + "\n".join(escape(c) for c in advice.commands)
     body += "\n\n[bold]In the program[/]\n" + escape(advice.code)
-    console.print(Panel(body, title=f"rxtune advise ({goal}, {advice.mode}): use "
-                                    f"{escape(advice.choice['label'])}", title_align="left"))
+    console.print(
+        Panel(
+            body,
+            title=f"rxtune advise ({goal}, {advice.mode}): use {escape(advice.choice['label'])}",
+            title_align="left",
+        )
+    )

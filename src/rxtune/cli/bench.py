@@ -1,10 +1,11 @@
 """rxtune bench: every receive strategy side by side, with what each costs."""
+
 from __future__ import annotations
 
 import csv
 import json
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 import typer
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
@@ -16,7 +17,7 @@ from ..knobs.model import whole_number
 from ..measure import bench as bench_run
 from ..measure.strategies import CATALOGUE, select
 from ..testbed.veth import CONFIGURATIONS
-from .common import strict_float, strict_int, WAIT, console, friendly_errors, print_json, said
+from .common import WAIT, console, friendly_errors, print_json, said, strict_float, strict_int
 
 
 def _us(ns: int | None) -> str:
@@ -48,8 +49,14 @@ COLUMNS: dict[str, tuple[Any, Any, Any]] = {
 
 
 def _drops(run: dict[str, Any]) -> str:
-    return " ".join(f"{k.split('_')[0]}:{v}" for k, v in run["drops"].items()
-                    if v and k != "socket_overflow_counter") or "0"
+    return (
+        " ".join(
+            f"{k.split('_')[0]}:{v}"
+            for k, v in run["drops"].items()
+            if v and k != "socket_overflow_counter"
+        )
+        or "0"
+    )
 
 
 _COST = {
@@ -75,18 +82,27 @@ LOAD_COLUMNS: dict[str, tuple[Any, Any, Any]] = {
 
 def _title(result: dict[str, Any]) -> str:
     meta = result["metadata"]
-    where = (f"testbed {meta['testbed']}" if meta["testbed"]
-             else f"{meta['interface']} → {meta['peer']}")
-    common = (f"{where}, {meta['message_size']} B, {meta['duration_s']} s each, kernel "
-              f"{meta['kernel']}. [bold green]Green[/]: best of the column")
+    where = (
+        f"testbed {meta['testbed']}" if meta["testbed"] else f"{meta['interface']} → {meta['peer']}"
+    )
+    common = (
+        f"{where}, {meta['message_size']} B, {meta['duration_s']} s each, kernel "
+        f"{meta['kernel']}. [bold green]Green[/]: best of the column"
+    )
     if result["mode"] == "throughput":
-        return (f"Flood: packets/s each strategy takes, where the rest was dropped, and "
-                f"what it costs the receiver per packet ({common}, {meta['flows']} flow(s))")
+        return (
+            f"Flood: packets/s each strategy takes, where the rest was dropped, and "
+            f"what it costs the receiver per packet ({common}, {meta['flows']} flow(s))"
+        )
     if result["mode"] == "load":
-        return (f"Latency (µs) at {meta['rate_pps']:,} packets/s offered, and its cost "
-                f"({common}); →kernel and kernel→app are the p50 of the two parts")
-    return (f"One-way latency (µs) and cost of each receive strategy: {common}; "
-            f"→kernel and kernel→app are the p50 of the two parts")
+        return (
+            f"Latency (µs) at {meta['rate_pps']:,} packets/s offered, and its cost "
+            f"({common}); →kernel and kernel→app are the p50 of the two parts"
+        )
+    return (
+        f"One-way latency (µs) and cost of each receive strategy: {common}; "
+        f"→kernel and kernel→app are the p50 of the two parts"
+    )
 
 
 def table(result: dict[str, Any]) -> Table:
@@ -103,8 +119,11 @@ def table(result: dict[str, Any]) -> Table:
             best[column] = min(values) if better == "low" else max(values)
     for run in result["runs"]:
         if run["unsupported"]:
-            out.add_row(run["label"], f"[dim]unsupported: {run['unsupported']}[/]",
-                        *[""] * (len(columns) - 1))
+            out.add_row(
+                run["label"],
+                f"[dim]unsupported: {run['unsupported']}[/]",
+                *[""] * (len(columns) - 1),
+            )
             continue
         cells = []
         for column, (get, _, fmt) in columns.items():
@@ -132,8 +151,12 @@ def write_csv(result: dict[str, Any], path: Path) -> None:
                     cells.append("" if value is None else fmt(value).replace(",", ""))
                 writer.writerow([run["label"], *cells, ""])
     except OSError as error:
-        raise InvalidValue(f"cannot write {path}: {error.strerror}",
-                           "a file in an existing, writable directory") from None
+        raise InvalidValue(
+            f"cannot write {path}: {error.strerror}", "a file in an existing, writable directory"
+        ) from None
+
+
+_STRATEGY_NAMES = ", ".join(CATALOGUE)
 
 
 def writable_place(path: Path) -> bool:
@@ -150,36 +173,73 @@ def writable_place(path: Path) -> bool:
     return True
 
 
-def _split(values: Optional[list[str]]) -> list[str]:
+def _split(values: list[str] | None) -> list[str]:
     return [v.strip() for item in values or [] for v in item.split(",") if v.strip()]
 
 
 @friendly_errors
 def bench(
-    mode: str = typer.Option("pingpong", "--mode", help="pingpong (latency, one packet in "
-                             "flight), throughput (flood), load (paced, with --rate)"),
+    mode: str = typer.Option(
+        "pingpong",
+        "--mode",
+        help="pingpong (latency, one packet in "
+        "flight), throughput (flood), load (paced, with --rate)",
+    ),
     rate: int = typer.Option(0, "--rate", parser=strict_int, help="--mode load: packets/s offered"),
-    flows: int = typer.Option(1, "--flows", parser=strict_int, help="throughput/load: sender flows (source ports)"),
+    flows: int = typer.Option(
+        1, "--flows", parser=strict_int, help="throughput/load: sender flows (source ports)"
+    ),
     batch: int = typer.Option(32, "--batch", parser=strict_int, help="recvmmsg batch size"),
-    rcvbuf: Optional[int] = typer.Option(None, "--rcvbuf", parser=strict_int, help="throughput/load: SO_RCVBUF bytes of the receiving socket"),
-    strategies: Optional[list[str]] = typer.Option(
-        None, "--strategy", "-s", help=f"strategies to run, repeat or comma-separate "
-                                       f"(default: all of the mode): {', '.join(CATALOGUE)}"),
-    busy_poll_us: Optional[list[str]] = typer.Option(
-        None, "--busy-poll-us", help="µs values for the busy-polling strategies (default 50)"),
-    duration: float = typer.Option(3.0, "--duration", "-d", parser=strict_float, help="seconds per strategy"),
-    message_size: int = typer.Option(64, "--message-size", "-m", parser=strict_int, help="UDP payload bytes"),
-    testbed: str = typer.Option("A", "--testbed", "-t", help="testbed configuration: " + "; ".join(
-        f"{k}: {v.summary}" for k, v in CONFIGURATIONS.items())),
-    defer_hard_irqs: Optional[int] = typer.Option(None, parser=strict_int, help="napi_defer_hard_irqs on the test devices"),
-    gro_flush_timeout: Optional[int] = typer.Option(None, parser=strict_int, help="gro_flush_timeout (ns) on the test devices"),
-    threaded: Optional[bool] = typer.Option(None, "--threaded/--no-threaded", help="threaded NAPI on the test devices"),
-    irq_suspend_timeout: Optional[int] = typer.Option(None, parser=strict_int, help="irq-suspend-timeout (ns) on the test devices' NAPIs"),
-    interface: Optional[str] = typer.Option(None, help="measure on this real interface instead of the testbed"),
-    peer: Optional[str] = typer.Option(None, help="with --interface: the host running `rxtune reflect`"),
+    rcvbuf: int | None = typer.Option(
+        None,
+        "--rcvbuf",
+        parser=strict_int,
+        help="throughput/load: SO_RCVBUF bytes of the receiving socket",
+    ),
+    strategies: list[str] | None = typer.Option(
+        None,
+        "--strategy",
+        "-s",
+        help=f"strategies to run, repeat or comma-separate (default: all of the mode): "
+        f"{_STRATEGY_NAMES}",
+    ),
+    busy_poll_us: list[str] | None = typer.Option(
+        None, "--busy-poll-us", help="µs values for the busy-polling strategies (default 50)"
+    ),
+    duration: float = typer.Option(
+        3.0, "--duration", "-d", parser=strict_float, help="seconds per strategy"
+    ),
+    message_size: int = typer.Option(
+        64, "--message-size", "-m", parser=strict_int, help="UDP payload bytes"
+    ),
+    testbed: str = typer.Option(
+        "A",
+        "--testbed",
+        "-t",
+        help="testbed configuration: "
+        + "; ".join(f"{k}: {v.summary}" for k, v in CONFIGURATIONS.items()),
+    ),
+    defer_hard_irqs: int | None = typer.Option(
+        None, parser=strict_int, help="napi_defer_hard_irqs on the test devices"
+    ),
+    gro_flush_timeout: int | None = typer.Option(
+        None, parser=strict_int, help="gro_flush_timeout (ns) on the test devices"
+    ),
+    threaded: bool | None = typer.Option(
+        None, "--threaded/--no-threaded", help="threaded NAPI on the test devices"
+    ),
+    irq_suspend_timeout: int | None = typer.Option(
+        None, parser=strict_int, help="irq-suspend-timeout (ns) on the test devices' NAPIs"
+    ),
+    interface: str | None = typer.Option(
+        None, help="measure on this real interface instead of the testbed"
+    ),
+    peer: str | None = typer.Option(
+        None, help="with --interface: the host running `rxtune reflect`"
+    ),
     as_json: bool = typer.Option(False, "--json", help="print the result as JSON (rxtune.bench/1)"),
-    save: Optional[Path] = typer.Option(None, "--save", help="also write the JSON result here"),
-    csv_path: Optional[Path] = typer.Option(None, "--csv", help="also write a CSV table here"),
+    save: Path | None = typer.Option(None, "--save", help="also write the JSON result here"),
+    csv_path: Path | None = typer.Option(None, "--csv", help="also write a CSV table here"),
     wait: float = WAIT,
 ) -> None:
     """Measure every receive strategy side by side on a private veth testbed (two network
@@ -187,36 +247,57 @@ def bench(
     if strategies is not None and not _split(strategies):
         raise InvalidValue("--strategy names no strategy", CATALOGUE)
     us_values = [whole_number(v) for v in _split(busy_poll_us)] if busy_poll_us else [50]
-    if not us_values or None in us_values:
-        raise InvalidValue(f"--busy-poll-us {','.join(busy_poll_us or [])!r} is not a list of "
-                           "whole numbers", "e.g. 50 or 20,50,100")
+    numbers = [us for us in us_values if us is not None]
+    if not numbers or len(numbers) != len(us_values):
+        raise InvalidValue(
+            f"--busy-poll-us {','.join(busy_poll_us or [])!r} is not a list of whole numbers",
+            "e.g. 50 or 20,50,100",
+        )
     options = bench_run.Options(
-        strategies=select(_split(strategies) or None, us_values, mode, batch),
-        duration_s=duration, message_size=message_size, testbed=testbed,
-        device=bench_run.DeviceSettings(defer_hard_irqs, gro_flush_timeout, threaded,
-                                        irq_suspend_timeout),
-        interface=interface, peer=peer, mode=mode, rate_pps=rate, flows=flows,
-        rcvbuf=rcvbuf, wait_s=wait)
+        strategies=select(_split(strategies) or None, numbers, mode, batch),
+        duration_s=duration,
+        message_size=message_size,
+        testbed=testbed,
+        device=bench_run.DeviceSettings(
+            defer_hard_irqs, gro_flush_timeout, threaded, irq_suspend_timeout
+        ),
+        interface=interface,
+        peer=peer,
+        mode=mode,
+        rate_pps=rate,
+        flows=flows,
+        rcvbuf=rcvbuf,
+        wait_s=wait,
+    )
     options.validate()
     for path in (save, csv_path):  # refuse before a long run, not after it
         if path is not None and not writable_place(path):
             raise InvalidValue(f"cannot write {path}", "a file in an existing, writable directory")
     unwind_on_termination()
-    with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
-                  TimeElapsedColumn(), console=console, transient=True,
-                  disable=as_json) as progress:
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total}"),
+        TimeElapsedColumn(),
+        console=console,
+        transient=True,
+        disable=as_json,
+    ) as progress:
         task = progress.add_task("setting up", total=len(options.strategies))
 
         def report(done: int, total: int, strategy: Any) -> None:
             label = strategy.label if done < total else "done"
             progress.update(task, completed=done, description=f"measuring {label}")
+
         result = bench_run.run(options, report)
     if save:
         try:
             save.write_text(json.dumps(result, indent=1))
         except OSError as error:
-            raise InvalidValue(f"cannot write {save}: {error.strerror}",
-                               "a file in an existing, writable directory") from None
+            raise InvalidValue(
+                f"cannot write {save}: {error.strerror}",
+                "a file in an existing, writable directory",
+            ) from None
     if csv_path:
         write_csv(result, csv_path)
     if as_json:

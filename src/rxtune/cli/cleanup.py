@@ -1,5 +1,6 @@
 """rxtune cleanup: undo what a killed run left behind (every changing command also does
 this first by itself)."""
+
 from __future__ import annotations
 
 from ..changes.lock import host_lock

@@ -1,4 +1,5 @@
 """What every command shares: the console, one-line errors, JSON output."""
+
 from __future__ import annotations
 
 import functools
@@ -47,8 +48,13 @@ def strict_float(text: Any) -> float:
     return float(text)
 
 
-WAIT = typer.Option(0.0, "--wait", metavar="SECONDS", parser=strict_float,
-                    help="wait this long for another rxtune that is changing the host")
+WAIT = typer.Option(
+    0.0,
+    "--wait",
+    metavar="SECONDS",
+    parser=strict_float,
+    help="wait this long for another rxtune that is changing the host",
+)
 
 
 def said(lines: list[str]) -> None:
@@ -66,12 +72,18 @@ def friendly_errors(fn: F) -> F:
     """An RxtuneError ends the command with one line and exit status 2, an OSError names
     the file and the cause; no input ends in a traceback. A bug does: as one line that says
     so (RXTUNE_DEBUG=1 prints the traceback), with exit status 70."""
+
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return fn(*args, **kwargs)
-        except (typer.Exit, typer.Abort, click.exceptions.Exit, click.exceptions.ClickException,
-                click.exceptions.Abort):
+        except (
+            typer.Exit,
+            typer.Abort,
+            click.exceptions.Exit,
+            click.exceptions.ClickException,
+            click.exceptions.Abort,
+        ):
             raise
         except RxtuneError as error:
             raise _fail(str(error), 2) from None
@@ -83,8 +95,12 @@ def friendly_errors(fn: F) -> F:
         except Exception as error:
             if os.environ.get("RXTUNE_DEBUG"):
                 traceback.print_exc()
-            raise _fail(f"internal error (a bug in rxtune, please report it): "
-                        f"{type(error).__name__}: {error}", EXIT_INTERNAL) from None
+            raise _fail(
+                f"internal error (a bug in rxtune, please report it): "
+                f"{type(error).__name__}: {error}",
+                EXIT_INTERNAL,
+            ) from None
+
     return wrapper  # type: ignore[return-value]
 
 

@@ -1,4 +1,5 @@
 """The `rxtune` command: one module per subcommand, each thin."""
+
 from __future__ import annotations
 
 import typer
@@ -10,9 +11,13 @@ from .reflect import reflect
 from .show import show
 from .tune import confirm, export, revert, set_, tune
 
-app = typer.Typer(no_args_is_help=True, add_completion=False, rich_markup_mode="rich",
-                  help="Measure and tune the Linux receive path: busy polling, NAPI, "
-                       "interrupts, and every receive strategy side by side.")
+app = typer.Typer(
+    no_args_is_help=True,
+    add_completion=False,
+    rich_markup_mode="rich",
+    help="Measure and tune the Linux receive path: busy polling, NAPI, "
+    "interrupts, and every receive strategy side by side.",
+)
 app.command()(show)
 app.command()(bench)
 app.command()(cleanup)

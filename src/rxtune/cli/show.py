@@ -1,8 +1,9 @@
 """rxtune show: the receive path as it stands, each value beside its kernel default."""
+
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 import typer
 from rich.table import Table
@@ -15,8 +16,12 @@ from ..inspect.inventory import collect
 from ..inspect.schema import SHOW_SCHEMA
 from .common import console, friendly_errors, print_json
 
-_STATUS_STYLE = {"unsupported": "dim", "not-permitted": "yellow", "not-readable": "dim",
-                 "error": "red"}
+_STATUS_STYLE = {
+    "unsupported": "dim",
+    "not-permitted": "yellow",
+    "not-readable": "dim",
+    "error": "red",
+}
 
 
 def _value(knob: dict[str, Any]) -> str:
@@ -56,36 +61,49 @@ def _knob_table(title: str, knobs: list[dict[str, Any]], verbose: bool) -> Table
 def render(inventory: dict[str, Any], verbose: bool) -> None:
     host = inventory["host"]
     where = f" namespace {host['netns']}" if host["netns"] else ""
-    console.print(f"[bold]rxtune show[/] {host['hostname']}{where}: kernel {host['kernel']}, "
-                  f"{host['cpus']} CPUs   [bold yellow]yellow[/]: differs from the kernel default")
+    console.print(
+        f"[bold]rxtune show[/] {host['hostname']}{where}: kernel {host['kernel']}, "
+        f"{host['cpus']} CPUs   [bold yellow]yellow[/]: differs from the kernel default"
+    )
     console.print(_knob_table("Host and namespace", inventory["knobs"], verbose))
     for dev in inventory["devices"]:
         console.print()
-        console.print(_knob_table(f"Device {dev['name']} (ifindex {dev['ifindex']})",
-                                  dev["knobs"], verbose))
+        console.print(
+            _knob_table(f"Device {dev['name']} (ifindex {dev['ifindex']})", dev["knobs"], verbose)
+        )
         tree = Tree(f"[bold]{dev['name']}[/]: queues and NAPI")
         for queue in dev["queues"]:
-            values = ", ".join(f"{k['name']}={k['value'] if k['status'] == 'ok' else k['status']}"
-                               for k in queue["knobs"])
+            values = ", ".join(
+                f"{k['name']}={k['value'] if k['status'] == 'ok' else k['status']}"
+                for k in queue["knobs"]
+            )
             counts = queue.get("irq_count_per_cpu")
-            tree.add(f"rx-{queue['queue']}: {values}" + (f", irqs per cpu {counts}" if counts else ""))
+            tree.add(
+                f"rx-{queue['queue']}: {values}" + (f", irqs per cpu {counts}" if counts else "")
+            )
         if not dev["napi"]:
             tree.add(f"[dim]NAPI: {dev['napi_status'].get('reason', 'none')}[/]")
         for napi in dev["napi"]:
-            values = ", ".join(f"{k['name']}={_value(k)}" for k in napi["knobs"]
-                               if k["status"] == "ok")
+            values = ", ".join(
+                f"{k['name']}={_value(k)}" for k in napi["knobs"] if k["status"] == "ok"
+            )
             tree.add(f"NAPI {napi['id']}: {values}")
         console.print(tree)
     cpus = Table(title="CPUs (since boot)", title_justify="left", show_edge=False)
     for column in ("cpu", "processed", "dropped", "time_squeeze", "NET_RX softirqs"):
         cpus.add_column(column, justify="right")
     for row in inventory["cpus"]:
-        cpus.add_row(*(str(row[k]) for k in ("cpu", "processed", "dropped", "time_squeeze",
-                                              "net_rx_softirqs")))
+        cpus.add_row(
+            *(
+                str(row[k])
+                for k in ("cpu", "processed", "dropped", "time_squeeze", "net_rx_softirqs")
+            )
+        )
     console.print()
     console.print(cpus)
-    caps = Table(title="What this kernel and these devices support", title_justify="left",
-                 show_edge=False)
+    caps = Table(
+        title="What this kernel and these devices support", title_justify="left", show_edge=False
+    )
     caps.add_column("feature")
     caps.add_column("")
     caps.add_column("how we know", overflow="fold")
@@ -110,12 +128,16 @@ def _render_diff(changes: list[dict[str, Any]], saved: Path) -> None:
 
 @friendly_errors
 def show(
-    devices: Optional[list[str]] = typer.Argument(None, metavar="[DEV]...",
-                                                  help="devices to show (default: all but lo)"),
-    netns: Optional[str] = typer.Option(None, "--netns", help="read devices in this network namespace"),
+    devices: list[str] | None = typer.Argument(
+        None, metavar="[DEV]...", help="devices to show (default: all but lo)"
+    ),
+    netns: str | None = typer.Option(
+        None, "--netns", help="read devices in this network namespace"
+    ),
     as_json: bool = typer.Option(False, "--json", help="print JSON (schema rxtune.show/1)"),
-    saved: Optional[Path] = typer.Option(None, "--diff", metavar="SAVED.json",
-                                         help="compare with a saved `show --json`"),
+    saved: Path | None = typer.Option(
+        None, "--diff", metavar="SAVED.json", help="compare with a saved `show --json`"
+    ),
     verbose: bool = typer.Option(False, "--all", help="also list knobs this device lacks"),
 ) -> None:
     """Show the receive path: sysctls, device NAPI settings, queues, NAPI instances, IRQs,

@@ -1,10 +1,11 @@
 """rxtune set / tune / revert / confirm / export: change the receive path safely. This
 module parses and prints; rxtune.apply does the work."""
+
 from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 import typer
 from rich.markup import escape
@@ -18,15 +19,20 @@ from ..changes.journal import knob_of
 from ..errors import InvalidValue
 from ..knobs.model import Knob, Scope
 from ..knobs.registry import get
-from .common import strict_float, strict_int, WAIT, console, errors, friendly_errors, said
+from .common import WAIT, console, errors, friendly_errors, said, strict_float, strict_int
 
 _DEV = typer.Option(None, "--dev", help="device(s) for device, queue and NAPI knobs")
 _NETNS = typer.Option(None, "--netns", help="the devices' network namespace")
 _DRY = typer.Option(False, "--dry-run", help="print the plan and its shell commands; touch nothing")
 _PERSIST = typer.Option(False, "--persist", help="also write what survives a reboot")
 _ROOT = typer.Option(Path("/"), "--persist-root", help="where /etc is (for tests and images)")
-_CONFIRM = typer.Option(None, "--confirm-within", metavar="SECONDS", parser=strict_float,
-                        help="revert by itself unless `rxtune confirm` comes in time")
+_CONFIRM = typer.Option(
+    None,
+    "--confirm-within",
+    metavar="SECONDS",
+    parser=strict_float,
+    help="revert by itself unless `rxtune confirm` comes in time",
+)
 _STYLE = {"applied": "green", "change": "yellow", "unchanged": "dim", "unsupported": "dim"}
 
 
@@ -41,8 +47,14 @@ def _table(title: str, rows: list[tuple[Change, str, str]]) -> Table:
     for change, status, note in rows:
         a = change.assignment
         target = (a.target.describe() or "host") + (f" ({a.netns})" if a.netns else "")
-        table.add_row(a.knob.name, target, _shown(a.knob, change.previous),
-                      _shown(a.knob, a.value), f"[{_STYLE.get(status, 'red')}]{status}[/]", note)
+        table.add_row(
+            a.knob.name,
+            target,
+            _shown(a.knob, change.previous),
+            _shown(a.knob, a.value),
+            f"[{_STYLE.get(status, 'red')}]{status}[/]",
+            note,
+        )
     return table
 
 
@@ -50,8 +62,11 @@ def _run(request: tuning.Request, title: str) -> None:
     result = tuning.run(request)
     said(result.recovered)
     if request.dry_run:
-        console.print(_table(f"{title}: plan (nothing changed)",
-                             [(c, c.status, c.reason) for c in result.plan]))
+        console.print(
+            _table(
+                f"{title}: plan (nothing changed)", [(c, c.status, c.reason) for c in result.plan]
+            )
+        )
         commands = [c.command for c in result.plan if c.status == "change"]
         if commands:  # one per line, never folded: for copying
             console.print("\nThe same as shell commands:")
@@ -61,9 +76,11 @@ def _run(request: tuning.Request, title: str) -> None:
     for path in result.persisted:
         console.print(f"persisted: {path}")
     if result.confirm_deadline is not None:
-        console.print(f"[bold yellow]run `rxtune confirm` before "
-                      f"{time.strftime('%H:%M:%S', time.localtime(result.confirm_deadline))}"
-                      f" ({request.confirm_within:g} s), or this is reverted[/]")
+        console.print(
+            f"[bold yellow]run `rxtune confirm` before "
+            f"{time.strftime('%H:%M:%S', time.localtime(result.confirm_deadline))}"
+            f" ({request.confirm_within:g} s), or this is reverted[/]"
+        )
     if any(o.status == "applied" for o in result.outcomes):
         console.print("undo with `rxtune revert`")
 
@@ -74,36 +91,61 @@ def _parse(pairs: list[str], napi: int | None) -> list[tuple[Knob, Any]]:
         name, sep, value = pair.partition("=")
         if not sep or not name or not value:
             raise InvalidValue(f"'{pair}' is not KNOB=VALUE", "e.g. busy_read=50 rx-usecs=8")
-        values.append((get(name, Scope.NAPI if napi is not None and name in
-                           ("threaded", "irq") else None), value))
+        values.append(
+            (
+                get(name, Scope.NAPI if napi is not None and name in ("threaded", "irq") else None),
+                value,
+            )
+        )
     return values
 
 
 @friendly_errors
 def set_(
     pairs: list[str] = typer.Argument(..., metavar="KNOB=VALUE..."),
-    devices: Optional[list[str]] = _DEV, netns: Optional[str] = _NETNS,
-    queue: Optional[int] = typer.Option(None, parser=strict_int,
-                                        help="only this RX queue (queue knobs)"),
-    napi: Optional[int] = typer.Option(None, parser=strict_int,
-                                       help="only this NAPI id (NAPI knobs)"),
-    dry_run: bool = _DRY, persist: bool = _PERSIST, persist_root: Path = _ROOT,
-    confirm_within: Optional[float] = _CONFIRM, wait: float = WAIT,
+    devices: list[str] | None = _DEV,
+    netns: str | None = _NETNS,
+    queue: int | None = typer.Option(
+        None, parser=strict_int, help="only this RX queue (queue knobs)"
+    ),
+    napi: int | None = typer.Option(None, parser=strict_int, help="only this NAPI id (NAPI knobs)"),
+    dry_run: bool = _DRY,
+    persist: bool = _PERSIST,
+    persist_root: Path = _ROOT,
+    confirm_within: float | None = _CONFIRM,
+    wait: float = WAIT,
 ) -> None:
     """Set single knobs, all or nothing, each read back; `rxtune revert` undoes them."""
-    _run(tuning.Request(_parse(pairs, napi), "rxtune set " + " ".join(pairs), devices or [],
-                        netns, queue, napi, strict=True, dry_run=dry_run,
-                        persist_root=persist_root if persist else None,
-                        confirm_within=confirm_within, wait=wait), "rxtune set")
+    _run(
+        tuning.Request(
+            _parse(pairs, napi),
+            "rxtune set " + " ".join(pairs),
+            devices or [],
+            netns,
+            queue,
+            napi,
+            strict=True,
+            dry_run=dry_run,
+            persist_root=persist_root if persist else None,
+            confirm_within=confirm_within,
+            wait=wait,
+        ),
+        "rxtune set",
+    )
 
 
 @friendly_errors
 def tune(
-    profile: str = typer.Option(..., "--profile", "-p",
-                                help=f"{', '.join(builtin())}, or a TOML file of your own"),
-    devices: Optional[list[str]] = _DEV, netns: Optional[str] = _NETNS,
-    dry_run: bool = _DRY, persist: bool = _PERSIST, persist_root: Path = _ROOT,
-    confirm_within: Optional[float] = _CONFIRM, wait: float = WAIT,
+    profile: str = typer.Option(
+        ..., "--profile", "-p", help=f"{', '.join(builtin())}, or a TOML file of your own"
+    ),
+    devices: list[str] | None = _DEV,
+    netns: str | None = _NETNS,
+    dry_run: bool = _DRY,
+    persist: bool = _PERSIST,
+    persist_root: Path = _ROOT,
+    confirm_within: float | None = _CONFIRM,
+    wait: float = WAIT,
 ) -> None:
     """Apply a profile: host knobs always, device knobs on --dev devices. Knobs a device
     lacks are reported unsupported and skipped; a failed write undoes the whole profile."""
@@ -113,19 +155,30 @@ def tune(
         console.print(f"[bold]{escape(chosen.name)}[/]: {escape(chosen.description)}")
     if skipped:
         console.print(f"[yellow]skipped without --dev: {', '.join(skipped)}[/]")
-    _run(tuning.Request(values, f"rxtune tune --profile {chosen.name}", devices or [], netns,
-                        dry_run=dry_run, persist_root=persist_root if persist else None,
-                        confirm_within=confirm_within, wait=wait),
-         f"rxtune tune --profile {chosen.name}")
+    _run(
+        tuning.Request(
+            values,
+            f"rxtune tune --profile {chosen.name}",
+            devices or [],
+            netns,
+            dry_run=dry_run,
+            persist_root=persist_root if persist else None,
+            confirm_within=confirm_within,
+            wait=wait,
+        ),
+        f"rxtune tune --profile {chosen.name}",
+    )
 
 
 @friendly_errors
 def revert(
     persist: bool = typer.Option(False, "--persist", help="also remove the persisted files"),
-    persist_root: Optional[Path] = typer.Option(None, "--persist-root",
-                                                help="where /etc is (default: where tune wrote)"),
-    force: bool = typer.Option(False, "--force", help="also put back values someone changed "
-                                                      "since rxtune wrote them"),
+    persist_root: Path | None = typer.Option(
+        None, "--persist-root", help="where /etc is (default: where tune wrote)"
+    ),
+    force: bool = typer.Option(
+        False, "--force", help="also put back values someone changed since rxtune wrote them"
+    ),
     wait: float = WAIT,
 ) -> None:
     """Restore every value rxtune set/tune changed to exactly what was there before; a
@@ -141,9 +194,12 @@ def revert(
     for text in report.left + report.failed:
         errors.print(f"[yellow]not restored:[/] {escape(text)}", highlight=False)
     if result.damaged:
-        errors.print(f"[yellow]the journal was damaged[/] ({escape('; '.join(result.damaged))});"
-                     f" restored what it proves; the file is kept as {result.set_aside}: check "
-                     "the values it names by hand", highlight=False)
+        errors.print(
+            f"[yellow]the journal was damaged[/] ({escape('; '.join(result.damaged))});"
+            f" restored what it proves; the file is kept as {result.set_aside}: check "
+            "the values it names by hand",
+            highlight=False,
+        )
     if not report.restored and result.complete:
         console.print("nothing to revert")
     if not result.complete:
@@ -168,10 +224,11 @@ def confirm(wait: float = WAIT) -> None:
 @friendly_errors
 def export(
     fmt: str = typer.Option(..., "--format", "-f", help="tuned or sh"),
-    profile: Optional[str] = typer.Option(None, "--profile", "-p",
-                                          help="a profile (default: what rxtune tune applied)"),
-    devices: Optional[list[str]] = _DEV,
-    output: Optional[Path] = typer.Option(None, "--output", "-o", help="file (default: stdout)"),
+    profile: str | None = typer.Option(
+        None, "--profile", "-p", help="a profile (default: what rxtune tune applied)"
+    ),
+    devices: list[str] | None = _DEV,
+    output: Path | None = typer.Option(None, "--output", "-o", help="file (default: stdout)"),
 ) -> None:
     """Write the same settings for other tools: a tuned profile or a shell script."""
     renderers = {"tuned": persisting.export_tuned, "sh": persisting.export_sh}
@@ -184,23 +241,29 @@ def export(
     else:
         contents = tuning.journal().read()
         if contents.damaged:
-            raise InvalidValue(f"the journal {tuning.journal().path} is damaged "
-                               f"({'; '.join(contents.damaged)})",
-                               "--profile NAME, or `rxtune revert` first")
+            raise InvalidValue(
+                f"the journal {tuning.journal().path} is damaged ({'; '.join(contents.damaged)})",
+                "--profile NAME, or `rxtune revert` first",
+            )
         if not contents.records:
-            raise InvalidValue("no tune is applied and no --profile given",
-                               "--profile NAME, or run `rxtune tune` first")
+            raise InvalidValue(
+                "no tune is applied and no --profile given",
+                "--profile NAME, or run `rxtune tune` first",
+            )
         latest = {r.key: r for r in contents.records}  # the value each knob has now
-        items = [Assignment(knob_of(r.knob, r.scope), r.new, r.target, r.netns)
-                 for r in latest.values()]
+        items = [
+            Assignment(knob_of(r.knob, r.scope), r.new, r.target, r.netns) for r in latest.values()
+        ]
         title = "rxtune applied settings"
     text = renderers[fmt](items, title)
     if output:
         try:
             output.write_text(text)
         except OSError as error:
-            raise InvalidValue(f"cannot write {output}: {error.strerror}",
-                               "a file in an existing, writable directory") from None
+            raise InvalidValue(
+                f"cannot write {output}: {error.strerror}",
+                "a file in an existing, writable directory",
+            ) from None
         console.print(f"written: {escape(str(output))}")
     else:
         print(text, end="")

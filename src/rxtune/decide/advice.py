@@ -1,6 +1,7 @@
 """From bench results to a recommendation. Every claim quotes a measured figure; where the
 figures show the path is not set up for busy polling (no NAPI id, GRO holding datagrams),
 that comes first, since no strategy can fix it."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -12,8 +13,8 @@ from . import snippets
 
 GOALS = ("latency", "cpu", "balanced")
 SLEEPING = ("blocking", "poll", "epoll", "recvmmsg", "io_uring", "af_xdp_poll")
-BALANCED_CPU_FACTOR = 1.5   # balanced: at most this much of the best sleeping row's CPU
-SIGNIFICANT = 0.10          # a smaller latency gain is within run-to-run noise
+BALANCED_CPU_FACTOR = 1.5  # balanced: at most this much of the best sleeping row's CPU
+SIGNIFICANT = 0.10  # a smaller latency gain is within run-to-run noise
 
 
 @dataclass
@@ -28,11 +29,17 @@ class Advice:
     code: str = ""
 
     def as_dict(self) -> dict[str, Any]:
-        return {"schema": "rxtune.advice/1", "goal": self.goal, "mode": self.mode,
-                "strategy": self.choice["label"] if self.choice else None,
-                "baseline": self.baseline["label"] if self.baseline else None,
-                "reasons": self.reasons, "warnings": self.warnings,
-                "commands": self.commands, "code": self.code}
+        return {
+            "schema": "rxtune.advice/1",
+            "goal": self.goal,
+            "mode": self.mode,
+            "strategy": self.choice["label"] if self.choice else None,
+            "baseline": self.baseline["label"] if self.baseline else None,
+            "reasons": self.reasons,
+            "warnings": self.warnings,
+            "commands": self.commands,
+            "code": self.code,
+        }
 
 
 def _latency(run: dict[str, Any], key: str) -> float:
@@ -73,12 +80,15 @@ def advise(result: dict[str, Any], goal: str = "balanced", dev: str | None = Non
             if "NAPI id 0" in note or "GRO" in note:
                 advice.warnings.append(f"{run['label']}: {note}")
     if not runs:
-        advice.reasons.append("no strategy ran without losses: nothing to recommend from "
-                              "these figures")
+        advice.reasons.append(
+            "no strategy ran without losses: nothing to recommend from these figures"
+        )
         return advice
     sleeping = [r for r in runs if r["strategy"] in SLEEPING]
-    advice.baseline = min(sleeping or runs, key=lambda r: _latency(r, "p50")
-                          if result["mode"] != "throughput" else _cpu(r))
+    advice.baseline = min(
+        sleeping or runs,
+        key=lambda r: _latency(r, "p50") if result["mode"] != "throughput" else _cpu(r),
+    )
     if result["mode"] == "throughput":
         best = max(runs, key=_throughput) if goal != "cpu" else min(runs, key=_cpu)
     elif goal == "latency":
@@ -95,42 +105,69 @@ def advise(result: dict[str, Any], goal: str = "balanced", dev: str | None = Non
                 f"{fastest['label']} is faster (p99 {_latency(fastest, 'p99') / 1000:.1f} µs) but "
                 f"keeps {100 * _core(fastest):.0f}% of a core busy, over the balanced budget of "
                 f"{100 * budget:.0f}% ({BALANCED_CPU_FACTOR}× {advice.baseline['label']}); "
-                f"--goal latency takes it")
+                f"--goal latency takes it"
+            )
     base = advice.baseline
-    if result["mode"] != "throughput" and goal != "cpu" and best is not base and not (
+    if (
+        result["mode"] != "throughput"
+        and goal != "cpu"
+        and best is not base
+        and not (
             _latency(best, "p50") < (1 - SIGNIFICANT) * _latency(base, "p50")
-            or _latency(best, "p99") < (1 - SIGNIFICANT) * _latency(base, "p99")):
-        advice.reasons.append(f"{best['label']} is within {SIGNIFICANT:.0%} of "
-                              f"{base['label']} at p50 and p99: noise, not a reason to change")
+            or _latency(best, "p99") < (1 - SIGNIFICANT) * _latency(base, "p99")
+        )
+    ):
+        advice.reasons.append(
+            f"{best['label']} is within {SIGNIFICANT:.0%} of "
+            f"{base['label']} at p50 and p99: noise, not a reason to change"
+        )
         best = base
     advice.choice = best
     if result["mode"] == "throughput":
-        advice.reasons.insert(0, f"{best['label']} received {_throughput(best):,.0f} packets/s at "
-                                 f"{_cpu(best) / 1000:.2f} µs of receiver CPU per packet "
-                                 f"({base['label']}: {_throughput(base):,.0f}/s, "
-                                 f"{_cpu(base) / 1000:.2f} µs)")
+        advice.reasons.insert(
+            0,
+            f"{best['label']} received {_throughput(best):,.0f} packets/s at "
+            f"{_cpu(best) / 1000:.2f} µs of receiver CPU per packet "
+            f"({base['label']}: {_throughput(base):,.0f}/s, "
+            f"{_cpu(base) / 1000:.2f} µs)",
+        )
     elif best is base:
-        advice.reasons.insert(0, (
-            f"keep {base['label']}: p50 {_latency(base, 'p50') / 1000:.1f} µs, p99 "
-            f"{_latency(base, 'p99') / 1000:.1f} µs with {100 * _core(base):.0f}% of a core; "
-            f"nothing that fits the {goal} goal does better by {SIGNIFICANT:.0%}"))
+        advice.reasons.insert(
+            0,
+            (
+                f"keep {base['label']}: p50 {_latency(base, 'p50') / 1000:.1f} µs, p99 "
+                f"{_latency(base, 'p99') / 1000:.1f} µs with {100 * _core(base):.0f}% of a core; "
+                f"nothing that fits the {goal} goal does better by {SIGNIFICANT:.0%}"
+            ),
+        )
     else:
-        advice.reasons.insert(0, (
-            f"{best['label']}: p50 {_latency(best, 'p50') / 1000:.1f} µs, p99 "
-            f"{_latency(best, 'p99') / 1000:.1f} µs against {base['label']}'s "
-            f"{_latency(base, 'p50') / 1000:.1f} / {_latency(base, 'p99') / 1000:.1f} µs; "
-            f"the receiving thread keeps {100 * _core(best):.0f}% of a core busy against "
-            f"{100 * _core(base):.0f}%"))
+        advice.reasons.insert(
+            0,
+            (
+                f"{best['label']}: p50 {_latency(best, 'p50') / 1000:.1f} µs, p99 "
+                f"{_latency(best, 'p99') / 1000:.1f} µs against {base['label']}'s "
+                f"{_latency(base, 'p50') / 1000:.1f} / {_latency(base, 'p99') / 1000:.1f} µs; "
+                f"the receiving thread keeps {100 * _core(best):.0f}% of a core busy against "
+                f"{100 * _core(base):.0f}%"
+            ),
+        )
         split = best.get("split_ns", {}).get("kernel_to_app", {}).get("p50")
         base_split = base.get("split_ns", {}).get("kernel_to_app", {}).get("p50")
         if split is not None and base_split and best is not base and split < base_split:
-            advice.reasons.append(f"the gain is in the wait from the kernel's RX stamp to the "
-                                  f"application: {base_split / 1000:.1f} → {split / 1000:.1f} µs")
+            advice.reasons.append(
+                f"the gain is in the wait from the kernel's RX stamp to the "
+                f"application: {base_split / 1000:.1f} → {split / 1000:.1f} µs"
+            )
     if best.get("busy_poll_rx_packets") == 0 and CATALOGUE[best["strategy"]][1]:
-        advice.warnings.append(f"{best['label']}: BusyPollRxPackets did not grow: busy polling "
-                               "never found a packet on this path")
-    strategy = build(best["strategy"], best["params"].get("busy_poll_us") or 50,
-                     best["params"].get("batch") or 32)
+        advice.warnings.append(
+            f"{best['label']}: BusyPollRxPackets did not grow: busy polling "
+            "never found a packet on this path"
+        )
+    strategy = build(
+        best["strategy"],
+        best["params"].get("busy_poll_us") or 50,
+        best["params"].get("batch") or 32,
+    )
     advice.commands = snippets.commands(strategy, dev)
     advice.code = snippets.code(strategy)
     return advice

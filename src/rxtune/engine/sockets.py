@@ -1,5 +1,6 @@
 """Set a UDP socket up for a receive strategy: the options that make the kernel busy poll,
 the epoll fd with its params, the software RX timestamps. The loops themselves are C."""
+
 from __future__ import annotations
 
 import errno
@@ -46,8 +47,13 @@ def _setsockopt(sock: socket.socket, name: str, value: int) -> None:
         raise Unsupported(f"{name}: {error.strerror}") from None
 
 
-def open_udp(strategy: Strategy, bind: tuple[str, int], connect: tuple[str, int] | None = None,
-             rx_timestamps: bool = True, rcvbuf: int | None = None) -> StrategySocket:
+def open_udp(
+    strategy: Strategy,
+    bind: tuple[str, int],
+    connect: tuple[str, int] | None = None,
+    rx_timestamps: bool = True,
+    rcvbuf: int | None = None,
+) -> StrategySocket:
     sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     epoll = None
     try:
@@ -59,8 +65,9 @@ def open_udp(strategy: Strategy, bind: tuple[str, int], connect: tuple[str, int]
             sock.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
         if rcvbuf:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO,
-                        struct.pack("ll", 0, int(RCVTIMEO_S * 1e6)))
+        sock.setsockopt(
+            socket.SOL_SOCKET, socket.SO_RCVTIMEO, struct.pack("ll", 0, int(RCVTIMEO_S * 1e6))
+        )
         for name, value in strategy.socket_options.items():
             _setsockopt(sock, name, value)
         if strategy.wait in (Wait.SPIN, Wait.POLL, Wait.EPOLL):
@@ -71,12 +78,24 @@ def open_udp(strategy: Strategy, bind: tuple[str, int], connect: tuple[str, int]
             if strategy.epoll_params:
                 params = strategy.epoll_params
                 try:
-                    fcntl.ioctl(epoll.fileno(), _engine.EPIOCSPARAMS,
-                                struct.pack("IHBB", params.busy_poll_usecs, params.busy_poll_budget,
-                                            int(params.prefer_busy_poll), 0))
+                    fcntl.ioctl(
+                        epoll.fileno(),
+                        _engine.EPIOCSPARAMS,
+                        struct.pack(
+                            "IHBB",
+                            params.busy_poll_usecs,
+                            params.busy_poll_budget,
+                            int(params.prefer_busy_poll),
+                            0,
+                        ),
+                    )
                 except OSError as error:
-                    raise Unsupported(f"EPIOCSPARAMS: {error.strerror} (needs 6.9+"
-                                      f"{'; raising budget needs CAP_NET_ADMIN' if error.errno == errno.EPERM else ''})") from None
+                    needs = "6.9+" + (
+                        "; raising the budget needs CAP_NET_ADMIN"
+                        if error.errno == errno.EPERM
+                        else ""
+                    )
+                    raise Unsupported(f"EPIOCSPARAMS: {error.strerror} (needs {needs})") from None
     except BaseException:
         if epoll:
             epoll.close()

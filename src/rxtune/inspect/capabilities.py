@@ -1,5 +1,6 @@
 """Which receive features this kernel and these devices support, found by trying them
 (a socket option set, an ioctl, a netlink policy), not by reading the version number."""
+
 from __future__ import annotations
 
 import ctypes
@@ -35,6 +36,7 @@ def _sockopt(option: int) -> Callable[[], str]:
     def probe() -> str:
         sockopt.probe_set(option, 0)
         return "setsockopt accepted"
+
     return probe
 
 
@@ -42,9 +44,12 @@ def _epoll_params() -> str:
     ep = select.epoll()
     try:
         import fcntl
+
         fcntl.ioctl(ep.fileno(), EPIOCGPARAMS, bytearray(8))
     except OSError as error:
-        raise Unsupported(f"ioctl EPIOCGPARAMS on an epoll fd: {error.strerror} (needs 6.9+)") from None
+        raise Unsupported(
+            f"ioctl EPIOCGPARAMS on an epoll fd: {error.strerror} (needs 6.9+)"
+        ) from None
     finally:
         ep.close()
     return "EPIOCSPARAMS/EPIOCGPARAMS accepted"
@@ -61,7 +66,9 @@ def _io_uring_napi() -> str:
     try:
         napi = ctypes.create_string_buffer(struct.pack("IBBBBII", 0, 0, 0, 0, 0, 0, 0), 16)
         if _libc.syscall(SYS_IO_URING_REGISTER, fd, IORING_REGISTER_NAPI, napi, 1) < 0:
-            raise Unsupported(f"IORING_REGISTER_NAPI: {os.strerror(ctypes.get_errno())} (needs 6.9+)")
+            raise Unsupported(
+                f"IORING_REGISTER_NAPI: {os.strerror(ctypes.get_errno())} (needs 6.9+)"
+            )
     finally:
         os.close(fd)
     return "IORING_REGISTER_NAPI accepted"
@@ -102,6 +109,7 @@ def _napi_set_attr(ctx: ReadContext, attr: int | None, what: str) -> Callable[[]
         if attr not in accepted:
             raise Unsupported(f"napi-set does not take {what} on this kernel")
         return f"napi-set accepts {what}"
+
     return probe
 
 
@@ -121,8 +129,11 @@ def _device_probes(ctx: ReadContext, dev: str) -> dict[str, Callable[[], str]]:
             raise Unsupported(f"/sys/class/net/{dev}/threaded missing (needs 5.12+)")
         return "threaded NAPI switch present"
 
-    return {f"NAPI polling on {dev}": napi, f"interrupt coalescing on {dev}": coalesce,
-            f"threaded NAPI on {dev}": threaded}
+    return {
+        f"NAPI polling on {dev}": napi,
+        f"interrupt coalescing on {dev}": coalesce,
+        f"threaded NAPI on {dev}": threaded,
+    }
 
 
 def capabilities(ctx: ReadContext, devices: list[str]) -> list[dict[str, Any]]:
@@ -133,10 +144,12 @@ def capabilities(ctx: ReadContext, devices: list[str]) -> list[dict[str, Any]]:
         "epoll busy-poll params (EPIOCSPARAMS)": _epoll_params,
         "io_uring NAPI busy poll": _io_uring_napi,
         "napi-set": _napi_set_attr(ctx, None, "napi-set"),
-        "irq-suspend-timeout": _napi_set_attr(ctx, NAPI_ATTR_IRQ_SUSPEND_TIMEOUT,
-                                              "irq-suspend-timeout"),
-        "per-NAPI threaded (napi-set threaded)": _napi_set_attr(ctx, NAPI_ATTR_THREADED,
-                                                                "threaded"),
+        "irq-suspend-timeout": _napi_set_attr(
+            ctx, NAPI_ATTR_IRQ_SUSPEND_TIMEOUT, "irq-suspend-timeout"
+        ),
+        "per-NAPI threaded (napi-set threaded)": _napi_set_attr(
+            ctx, NAPI_ATTR_THREADED, "threaded"
+        ),
         "AF_XDP": _af_xdp,
         "PACKET_MMAP TPACKET_V3": _tpacket_v3,
     }

@@ -1,4 +1,5 @@
 """Compare two inventories: which knob values changed, appeared or vanished."""
+
 from __future__ import annotations
 
 from collections.abc import Iterator

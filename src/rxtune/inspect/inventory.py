@@ -1,5 +1,6 @@
 """The inventory behind `rxtune show`: every knob of the registry read on this host, beside
 its default, grouped host -> device -> queue / NAPI, with the per-CPU counters."""
+
 from __future__ import annotations
 
 import os
@@ -21,15 +22,22 @@ SCHEMA = "rxtune.show/1"
 
 def reading(ctx: ReadContext, knob: Knob, target: Target = Target()) -> dict[str, Any]:
     """One knob's value beside its default; unsupported and unreadable are answers too."""
-    entry: dict[str, Any] = {"name": knob.name, "scope": knob.scope.value, "group": knob.group,
-                             "unit": knob.unit, "default": knob.default,
-                             "writable": knob.writable, "since": "%d.%d" % knob.since}
+    entry: dict[str, Any] = {
+        "name": knob.name,
+        "scope": knob.scope.value,
+        "group": knob.group,
+        "unit": knob.unit,
+        "default": knob.default,
+        "writable": knob.writable,
+        "since": f"{knob.since[0]}.{knob.since[1]}",
+    }
     if knob.default_note:
         entry["default_note"] = knob.default_note
     try:
         value = knob.read(ctx, target)
-        entry.update(status="ok", value=value,
-                     non_default=knob.default is not None and value != knob.default)
+        entry.update(
+            status="ok", value=value, non_default=knob.default is not None and value != knob.default
+        )
     except Unsupported as error:
         entry.update(status="unsupported", value=None, reason=error.reason)
     except NotPermitted as error:
@@ -59,14 +67,20 @@ def _device(ctx: ReadContext, dev: str, interrupts: list[procfs.InterruptLine]) 
         "name": dev,
         "ifindex": int((host.sys / "class/net" / dev / "ifindex").read_text()),
         "knobs": [reading(ctx, k, Target(dev=dev)) for k in of_scope(Scope.DEVICE)],
-        "queues": [], "napi": [],
+        "queues": [],
+        "napi": [],
     }
     for queue in _rx_queues(host, dev):
         target = Target(dev=dev, queue=queue)
         knobs = [reading(ctx, k, target) for k in of_scope(Scope.QUEUE)]
         irq = next((k["value"] for k in knobs if k["name"] == "irq"), None)
-        entry["queues"].append({"queue": queue, "knobs": knobs,
-                                "irq_count_per_cpu": _irq_counts(interrupts, irq) if irq else None})
+        entry["queues"].append(
+            {
+                "queue": queue,
+                "knobs": knobs,
+                "irq_count_per_cpu": _irq_counts(interrupts, irq) if irq else None,
+            }
+        )
     try:
         instances = napi_list(ctx, dev)
         entry["napi_status"] = {"status": "ok"}
@@ -74,13 +88,16 @@ def _device(ctx: ReadContext, dev: str, interrupts: list[procfs.InterruptLine]) 
         instances = []
         entry["napi_status"] = {"status": "unsupported", "reason": str(error)}
     if not instances and entry["napi_status"]["status"] == "ok":
-        entry["napi_status"] = {"status": "none", "reason":
-                                "no NAPI instance listed (veth: only while GRO is on or an XDP "
-                                "program is attached; other devices: while up)"}
+        entry["napi_status"] = {
+            "status": "none",
+            "reason": "no NAPI instance listed (veth: only while GRO is on or an XDP "
+            "program is attached; other devices: while up)",
+        }
     for instance in instances:
         target = Target(dev=dev, napi=instance["id"])
-        entry["napi"].append({"id": instance["id"],
-                              "knobs": [reading(ctx, k, target) for k in of_scope(Scope.NAPI)]})
+        entry["napi"].append(
+            {"id": instance["id"], "knobs": [reading(ctx, k, target) for k in of_scope(Scope.NAPI)]}
+        )
     return entry
 
 
@@ -115,16 +132,24 @@ def _collect(host: Host, devices: list[str] | None) -> dict[str, Any]:
     if devices:
         unknown = [d for d in devices if d not in present]
         if unknown:
-            raise InvalidValue(f"no network device {', '.join(repr(d) for d in unknown)}"
-                               f"{' in namespace ' + host.netns if host.netns else ''}", present)
+            raise InvalidValue(
+                f"no network device {', '.join(repr(d) for d in unknown)}"
+                f"{' in namespace ' + host.netns if host.netns else ''}",
+                present,
+            )
     chosen = devices or [d for d in present if d != "lo"]
     interrupts = procfs.read_interrupts(host)
     with ReadContext(host) as ctx:
         return {
             "schema": SCHEMA,
-            "host": {"hostname": socket.gethostname(), "kernel": platform.release(),
-                     "netns": host.netns, "initial_netns": host.in_initial_netns,
-                     "cpus": os.cpu_count(), "root": os.geteuid() == 0},
+            "host": {
+                "hostname": socket.gethostname(),
+                "kernel": platform.release(),
+                "netns": host.netns,
+                "initial_netns": host.in_initial_netns,
+                "cpus": os.cpu_count(),
+                "root": os.geteuid() == 0,
+            },
             "knobs": [reading(ctx, k) for k in of_scope(Scope.HOST, Scope.NAMESPACE, Scope.SOCKET)],
             "devices": [_device(ctx, dev, interrupts) for dev in chosen],
             "cpus": _cpus(host),

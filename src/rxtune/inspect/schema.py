@@ -1,16 +1,21 @@
 """The JSON schema of `rxtune show --json` (rxtune.show/1). Bump the version on any change
 a reader would notice."""
+
 from __future__ import annotations
 
 _KNOB = {
     "type": "object",
     "required": ["name", "unit", "default", "writable", "since", "status", "value"],
     "properties": {
-        "name": {"type": "string"}, "unit": {"type": "string"},
-        "default": {}, "value": {}, "writable": {"type": "boolean"},
+        "name": {"type": "string"},
+        "unit": {"type": "string"},
+        "default": {},
+        "value": {},
+        "writable": {"type": "boolean"},
         "since": {"type": "string", "pattern": r"^\d+\.\d+$"},
         "status": {"enum": ["ok", "unsupported", "not-permitted", "not-readable", "error"]},
-        "reason": {"type": "string"}, "non_default": {"type": "boolean"},
+        "reason": {"type": "string"},
+        "non_default": {"type": "boolean"},
     },
     "if": {"properties": {"status": {"const": "ok"}}},
     "then": {"required": ["non_default"]},
@@ -28,23 +33,48 @@ SHOW_SCHEMA = {
         "schema": {"const": "rxtune.show/1"},
         "host": {"type": "object", "required": ["kernel", "netns", "cpus", "initial_netns"]},
         "knobs": _KNOBS,
-        "devices": {"type": "array", "items": {
-            "type": "object",
-            "required": ["name", "ifindex", "knobs", "queues", "napi", "napi_status"],
-            "properties": {
-                "name": {"type": "string"}, "ifindex": {"type": "integer"}, "knobs": _KNOBS,
-                "queues": {"type": "array", "items": {
-                    "type": "object", "required": ["queue", "knobs"],
-                    "properties": {"queue": {"type": "integer"}, "knobs": _KNOBS}}},
-                "napi": {"type": "array", "items": {
-                    "type": "object", "required": ["id", "knobs"],
-                    "properties": {"id": {"type": "integer"}, "knobs": _KNOBS}}},
-            }}},
-        "cpus": {"type": "array", "items": {
-            "type": "object",
-            "required": ["cpu", "processed", "dropped", "time_squeeze", "net_rx_softirqs"]}},
-        "capabilities": {"type": "array", "items": {
-            "type": "object", "required": ["name", "supported", "detail"],
-            "properties": {"supported": {"type": ["boolean", "null"]}}}},
+        "devices": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["name", "ifindex", "knobs", "queues", "napi", "napi_status"],
+                "properties": {
+                    "name": {"type": "string"},
+                    "ifindex": {"type": "integer"},
+                    "knobs": _KNOBS,
+                    "queues": {
+                        "type": "array",
+                        "items": {
+                            "type": "object",
+                            "required": ["queue", "knobs"],
+                            "properties": {"queue": {"type": "integer"}, "knobs": _KNOBS},
+                        },
+                    },
+                    "napi": {
+                        "type": "array",
+                        "items": {
+                            "type": "object",
+                            "required": ["id", "knobs"],
+                            "properties": {"id": {"type": "integer"}, "knobs": _KNOBS},
+                        },
+                    },
+                },
+            },
+        },
+        "cpus": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["cpu", "processed", "dropped", "time_squeeze", "net_rx_softirqs"],
+            },
+        },
+        "capabilities": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["name", "supported", "detail"],
+                "properties": {"supported": {"type": ["boolean", "null"]}},
+            },
+        },
     },
 }

@@ -1,4 +1,5 @@
 """What a knob is: data that show, tune, revert, persist and export all walk."""
+
 from __future__ import annotations
 
 import enum
@@ -13,12 +14,12 @@ if TYPE_CHECKING:
 
 
 class Scope(str, enum.Enum):
-    HOST = "host"            # one value for the machine (initial network namespace only)
+    HOST = "host"  # one value for the machine (initial network namespace only)
     NAMESPACE = "namespace"  # one value per network namespace
     DEVICE = "device"
     QUEUE = "queue"
     NAPI = "napi"
-    SOCKET = "socket"        # per socket; shown as what a new socket gets
+    SOCKET = "socket"  # per socket; shown as what a new socket gets
 
 
 @dataclass(frozen=True)
@@ -43,11 +44,11 @@ class Backend(Protocol):
 
     kind: str
 
-    def read(self, ctx: "ReadContext", knob: "Knob", target: Target) -> Any: ...
+    def read(self, ctx: ReadContext, knob: Knob, target: Target) -> Any: ...
 
-    def write(self, ctx: "ReadContext", knob: "Knob", target: Target, value: Any) -> None: ...
+    def write(self, ctx: ReadContext, knob: Knob, target: Target, value: Any) -> None: ...
 
-    def check_writable(self, ctx: "ReadContext", knob: "Knob", target: Target) -> None:
+    def check_writable(self, ctx: ReadContext, knob: Knob, target: Target) -> None:
         """Raise Unsupported when a write would be refused (read-only here)."""
 
 
@@ -70,7 +71,7 @@ def whole_number(value: Any) -> int | None:
 class Range:
     low: int
     high: int
-    note: str = ""   # why the kernel's bound is what it is, where it is not obvious
+    note: str = ""  # why the kernel's bound is what it is, where it is not obvious
 
     def check(self, name: str, value: Any) -> int:
         number = whole_number(value)
@@ -98,8 +99,7 @@ class Boolean:
             return True
         if text in _FALSE:
             return False
-        raise InvalidValue(f"{name}={value!r} is not on or off",
-                           "on, off, 1, 0")
+        raise InvalidValue(f"{name}={value!r} is not on or off", "on, off, 1, 0")
 
     def describe(self) -> str:
         return "on|off"
@@ -112,8 +112,10 @@ class CpuList:
     def check(self, name: str, value: Any) -> str:
         text = value.strip() if isinstance(value, str) else ""
         if not _CPU_LIST.fullmatch(text) or any(
-                int(low) > int(high) for low, _, high in
-                (part.partition("-") for part in text.split(",")) if high):
+            int(low) > int(high)
+            for low, _, high in (part.partition("-") for part in text.split(","))
+            if high
+        ):
             raise InvalidValue(f"{name}={value!r} is not a CPU list", "e.g. 0-3,6")
         return text
 
@@ -140,18 +142,18 @@ INT = Range(0, 2**31 - 1)
 
 @dataclass(frozen=True)
 class Knob:
-    name: str                       # the name users already know
+    name: str  # the name users already know
     scope: Scope
-    unit: str                       # "µs", "ns", "packets", "bool", ...
-    default: Any                    # the kernel's default; None where the device decides
-    since: tuple[int, int]          # first kernel version, for the message when missing
+    unit: str  # "µs", "ns", "packets", "bool", ...
+    default: Any  # the kernel's default; None where the device decides
+    since: tuple[int, int]  # first kernel version, for the message when missing
     backend: Backend
-    where: str                      # the path or attribute the backend addresses
-    shell: str                      # the equivalent command: {dev} {queue} {napi} {value}
-    doc: str                        # one line: what it does to the receive path
+    where: str  # the path or attribute the backend addresses
+    shell: str  # the equivalent command: {dev} {queue} {napi} {value}
+    doc: str  # one line: what it does to the receive path
     valid: Range | Boolean | CpuList | Hexmask | None = U32  # None: read-only
-    default_note: str = ""          # where the default depends on something
-    group: str = ""                 # display group within a scope (sysfs, coalesce, ...)
+    default_note: str = ""  # where the default depends on something
+    group: str = ""  # display group within a scope (sysfs, coalesce, ...)
     extra: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
 
     @property
@@ -163,17 +165,16 @@ class Knob:
             raise InvalidValue(f"{self.name} is read-only")
         return self.valid.check(self.name, value)
 
-    def read(self, ctx: "ReadContext", target: Target = Target()) -> Any:
+    def read(self, ctx: ReadContext, target: Target = Target()) -> Any:
         return self.backend.read(ctx, self, target)
 
-    def write(self, ctx: "ReadContext", value: Any, target: Target = Target()) -> None:
+    def write(self, ctx: ReadContext, value: Any, target: Target = Target()) -> None:
         self.backend.write(ctx, self, target, self.check(value))
 
     def command(self, value: Any, target: Target = Target()) -> str:
         if isinstance(value, bool):  # ethtool says on/off; files and sysctls take 1/0
             value = ("on" if value else "off") if self.shell.startswith("ethtool") else int(value)
-        return self.shell.format(dev=target.dev, queue=target.queue, napi=target.napi,
-                                 value=value)
+        return self.shell.format(dev=target.dev, queue=target.queue, napi=target.napi, value=value)
 
     def display(self, value: Any) -> str:
         if isinstance(value, bool):

@@ -1,6 +1,7 @@
 """The bench: every chosen strategy, one after another, on the private testbed (or on a
 real interface against `rxtune reflect` on a peer), with host-wide and device settings
 journaled, applied per run and restored."""
+
 from __future__ import annotations
 
 import os
@@ -13,11 +14,11 @@ from typing import Any
 
 from pyroute2 import IPRoute
 
+from ..backends.context import ReadContext
+from ..backends.netlink_knobs import napi_list
 from ..changes.lock import check_wait, host_lock
 from ..changes.recover import recover
 from ..changes.transient import TransientChanges
-from ..backends.context import ReadContext
-from ..backends.netlink_knobs import napi_list
 from ..errors import InvalidValue, NotPermitted, RxtuneError, Unsupported
 from ..host import Host, call_in_netns, is_root
 from ..knobs.model import Scope, Target
@@ -39,13 +40,19 @@ class DeviceSettings:
     irq_suspend_timeout: int | None = None
 
     def sysfs(self) -> dict[str, Any]:
-        values = {"napi_defer_hard_irqs": self.defer_hard_irqs,
-                  "gro_flush_timeout": self.gro_flush_timeout, "threaded": self.threaded}
+        values = {
+            "napi_defer_hard_irqs": self.defer_hard_irqs,
+            "gro_flush_timeout": self.gro_flush_timeout,
+            "threaded": self.threaded,
+        }
         return {k: v for k, v in values.items() if v is not None}
 
     def napi(self) -> dict[str, int]:
-        return ({"irq-suspend-timeout": self.irq_suspend_timeout}
-                if self.irq_suspend_timeout is not None else {})
+        return (
+            {"irq-suspend-timeout": self.irq_suspend_timeout}
+            if self.irq_suspend_timeout is not None
+            else {}
+        )
 
 
 @dataclass(frozen=True)
@@ -55,13 +62,13 @@ class Options:
     message_size: int = 64
     testbed: str = "A"
     device: DeviceSettings = field(default_factory=DeviceSettings)
-    interface: str | None = None   # real-interface mode: local device ...
-    peer: str | None = None        # ... and the peer running `rxtune reflect`
+    interface: str | None = None  # real-interface mode: local device ...
+    peer: str | None = None  # ... and the peer running `rxtune reflect`
     mode: str = PINGPONG
-    rate_pps: int = 0              # load mode: the offered rate
+    rate_pps: int = 0  # load mode: the offered rate
     flows: int = 1
-    rcvbuf: int | None = None      # throughput/load: SO_RCVBUF of the receiving socket
-    wait_s: float = 0.0            # how long to wait for another rxtune's host lock
+    rcvbuf: int | None = None  # throughput/load: SO_RCVBUF of the receiving socket
+    wait_s: float = 0.0  # how long to wait for another rxtune's host lock
 
     def validate(self) -> None:
         check_wait(self.wait_s)
@@ -69,8 +76,9 @@ class Options:
             raise InvalidValue(f"duration {self.duration_s} s is out of range", "0.2..3600 s")
         low = pingpong._engine.MIN_MESSAGE if self.mode == PINGPONG else 18
         if not low <= self.message_size <= 1472:
-            raise InvalidValue(f"message size {self.message_size} is out of range",
-                               f"{low}..1472 bytes")
+            raise InvalidValue(
+                f"message size {self.message_size} is out of range", f"{low}..1472 bytes"
+            )
         veth.configuration(self.testbed)
         if (self.interface is None) != (self.peer is None):
             raise InvalidValue("--interface and --peer go together", "both, or neither")
@@ -81,8 +89,9 @@ class Options:
         if self.mode not in MODES:
             raise InvalidValue(f"unknown mode '{self.mode}'", MODES)
         if self.mode == LOAD and not 1 <= self.rate_pps <= load.MAX_RATE:
-            raise InvalidValue(f"--rate {self.rate_pps} for --mode load",
-                               f"1..{load.MAX_RATE} packets/s")
+            raise InvalidValue(
+                f"--rate {self.rate_pps} for --mode load", f"1..{load.MAX_RATE} packets/s"
+            )
         if self.mode != LOAD and self.rate_pps:
             raise InvalidValue("--rate goes with --mode load", "--mode load --rate PPS")
         if self.rcvbuf is not None and not 1024 <= self.rcvbuf <= 2**30:
@@ -92,8 +101,10 @@ class Options:
         if self.mode != PINGPONG and self.message_size < 18:
             raise InvalidValue(f"message size {self.message_size}", "18..1472 bytes")
         if self.mode != PINGPONG and self.interface:
-            raise InvalidValue("--mode throughput and load run on the testbed",
-                               "the testbed (no --interface), or --mode pingpong")
+            raise InvalidValue(
+                "--mode throughput and load run on the testbed",
+                "the testbed (no --interface), or --mode pingpong",
+            )
 
 
 @dataclass(frozen=True)
@@ -110,11 +121,17 @@ def _napi_ids(netns: str | None, dev: str) -> list[int]:
     def ids() -> list[int]:
         with ReadContext(Host()) as ctx:
             return [n["id"] for n in napi_list(ctx, dev)]
+
     return call_in_netns(netns, ids)
 
 
-def _apply(changes: TransientChanges, sides: Sides, sysfs: dict[str, Any], napi: dict[str, int],
-           sysctls: dict[str, int]) -> None:
+def _apply(
+    changes: TransientChanges,
+    sides: Sides,
+    sysfs: dict[str, Any],
+    napi: dict[str, int],
+    sysctls: dict[str, int],
+) -> None:
     for name, value in sysctls.items():
         changes.set(get(name, Scope.HOST), value)
     for netns, dev in sides.devices:
@@ -131,6 +148,7 @@ def _apply(changes: TransientChanges, sides: Sides, sysfs: dict[str, Any], napi:
 
 def _snapshot(sides: Sides) -> dict[str, Any]:
     """The knob values a reader needs to interpret the figures."""
+
     def read(netns: str | None, dev: str) -> dict[str, Any]:
         with ReadContext(Host()) as ctx:
             values = {}
@@ -142,6 +160,7 @@ def _snapshot(sides: Sides) -> dict[str, Any]:
                         pass
             values["napi_ids"] = [n["id"] for n in napi_list(ctx, dev)]
             return values
+
     snapshot: dict[str, Any] = {}
     with ReadContext(Host()) as ctx:
         for knob in of_scope(Scope.HOST):
@@ -155,37 +174,49 @@ def _snapshot(sides: Sides) -> dict[str, Any]:
 
 
 def unsupported_row(strategy: Strategy, reason: str) -> dict[str, Any]:
-    return {"strategy": strategy.name, "label": strategy.label, "params": {},
-            "unsupported": reason}
+    return {"strategy": strategy.name, "label": strategy.label, "params": {}, "unsupported": reason}
 
 
-def diagnose(result: dict[str, Any], strategy: Strategy, options: Options,
-             udp_gro_forwarding: bool = False) -> list[str]:
+def diagnose(
+    result: dict[str, Any], strategy: Strategy, options: Options, udp_gro_forwarding: bool = False
+) -> list[str]:
     """What a reader must know to trust (or distrust) a row, from its own counters."""
     notes = []
     if not result["napi_id"] and strategy.kind in ("socket", "io_uring"):
-        notes.append("NAPI id 0: packets did not come through a NAPI, so busy polling "
-                     "had nothing to poll")
+        notes.append(
+            "NAPI id 0: packets did not come through a NAPI, so busy polling had nothing to poll"
+        )
     if strategy.expects_busy_poll and result["napi_id"] and not result["busy_poll_rx_packets"]:
         notes.append("BusyPollRxPackets did not grow: busy polling never found a packet")
     if strategy.expects_busy_poll and udp_gro_forwarding:
-        notes.append("rx-udp-gro-forwarding is on: GRO holds each datagram until the NAPI poll "
-                     "completes, so a busy poller waits out its window (see testbed B)")
+        notes.append(
+            "rx-udp-gro-forwarding is on: GRO holds each datagram until the NAPI poll "
+            "completes, so a busy poller waits out its window (see testbed B)"
+        )
     lost = result["packets"]["lost"]
     if lost and options.mode == PINGPONG:
         notes.append(f"{lost} round trips got no echo within the timeout")
     elif lost:
-        drops = {k: v for k, v in result["drops"].items()
-                 if v and k != "socket_overflow_counter"}  # a second view of socket_buffer
-        notes.append(f"{lost} packets lost; counted drops: "
-                     + (", ".join(f"{k} {v}" for k, v in drops.items()) or "none (in flight "
-                        "at the end, or dropped where no counter sees it)"))
+        drops = {
+            k: v for k, v in result["drops"].items() if v and k != "socket_overflow_counter"
+        }  # a second view of socket_buffer
+        notes.append(
+            f"{lost} packets lost; counted drops: "
+            + (
+                ", ".join(f"{k} {v}" for k, v in drops.items())
+                or "none (in flight at the end, or dropped where no counter sees it)"
+            )
+        )
     if strategy.kind == "tpacket" and options.mode == LOAD:
-        notes.append("TPACKET_V3 hands a block over when it fills or its 1 ms timeout "
-                     "expires: at low rates that timeout, not the wakeup, sets the latency")
+        notes.append(
+            "TPACKET_V3 hands a block over when it fills or its 1 ms timeout "
+            "expires: at low rates that timeout, not the wakeup, sets the latency"
+        )
     if strategy.kind == "af_xdp":
-        notes.append("AF_XDP in copy mode on veth: no NAPI id (since 6.13 only zero-copy "
-                     "sockets get one), so busy-poll options would do nothing here")
+        notes.append(
+            "AF_XDP in copy mode on veth: no NAPI id (since 6.13 only zero-copy "
+            "sockets get one), so busy-poll options would do nothing here"
+        )
     if strategy.kind == "io_uring" and options.mode == LOAD:
         notes.append("io_uring recv carries no RX timestamp: no split of the latency")
     return notes
@@ -199,16 +230,20 @@ def _sides(options: Options) -> Iterator[Sides]:
         if options.interface not in local:
             raise InvalidValue(f"no network device '{options.interface}'", local)
         address = _local_address(options.interface)
-        yield Sides(pingpong.Endpoint(None, address, cpus[-1]),
-                    pingpong.Endpoint(None, str(options.peer), None, remote=True),
-                    [(None, options.interface)], None)
+        yield Sides(
+            pingpong.Endpoint(None, address, cpus[-1]),
+            pingpong.Endpoint(None, str(options.peer), None, remote=True),
+            [(None, options.interface)],
+            None,
+        )
         return
     with veth.testbed(veth.configuration(options.testbed)) as bed:
-        yield Sides(pingpong.Endpoint(bed.sender.netns, bed.sender.address, bed.cpus[0]),
-                    pingpong.Endpoint(bed.receiver.netns, bed.receiver.address, bed.cpus[1]),
-                    [(bed.sender.netns, bed.sender.ifname),
-                     (bed.receiver.netns, bed.receiver.ifname)],
-                    bed.configuration.name)
+        yield Sides(
+            pingpong.Endpoint(bed.sender.netns, bed.sender.address, bed.cpus[0]),
+            pingpong.Endpoint(bed.receiver.netns, bed.receiver.address, bed.cpus[1]),
+            [(bed.sender.netns, bed.sender.ifname), (bed.receiver.netns, bed.receiver.ifname)],
+            bed.configuration.name,
+        )
 
 
 def _local_address(dev: str) -> str:
@@ -225,8 +260,10 @@ Progress = Callable[[int, int, Strategy], None]
 def run(options: Options, progress: Progress | None = None) -> dict[str, Any]:
     options.validate()
     if not is_root():
-        raise NotPermitted("rxtune bench needs root: it builds network namespaces and may set "
-                           "host-wide busy-poll sysctls (restoring them afterwards)")
+        raise NotPermitted(
+            "rxtune bench needs root: it builds network namespaces and may set "
+            "host-wide busy-poll sysctls (restoring them afterwards)"
+        )
     with host_lock("rxtune bench", options.wait_s):
         recovered = recover("rxtune bench")
         removed = veth.remove_leftovers()
@@ -235,17 +272,22 @@ def run(options: Options, progress: Progress | None = None) -> dict[str, Any]:
         with _sides(options) as sides, TransientChanges("rxtune bench") as changes:
             _apply(changes, sides, options.device.sysfs(), options.device.napi(), {})
             metadata = {
-                "kernel": platform.release(), "cpus": os.cpu_count(), "machine": platform.machine(),
-                "testbed": sides.testbed, "interface": options.interface, "peer": options.peer,
-                "message_size": options.message_size, "duration_s": options.duration_s,
+                "kernel": platform.release(),
+                "cpus": os.cpu_count(),
+                "machine": platform.machine(),
+                "testbed": sides.testbed,
+                "interface": options.interface,
+                "peer": options.peer,
+                "message_size": options.message_size,
+                "duration_s": options.duration_s,
                 "pinning": {"client_cpu": sides.client.cpu, "reflector_cpu": sides.reflector.cpu},
                 "device_settings": {**options.device.sysfs(), **options.device.napi()},
-                "knobs": _snapshot(sides), "recovered": {"restored": recovered,
-                                                         "removed_namespaces": removed},
+                "knobs": _snapshot(sides),
+                "recovered": {"restored": recovered, "removed_namespaces": removed},
             }
             # read from the receiving device itself, so a real interface is judged too
-            receiving = metadata["knobs"].get(
-                f"{sides.devices[-1][0] or 'host'}/{sides.devices[-1][1]}", {})
+            knobs: dict[str, Any] = metadata["knobs"]  # type: ignore[assignment]
+            receiving = knobs.get(f"{sides.devices[-1][0] or 'host'}/{sides.devices[-1][1]}", {})
             gro_forwarding = bool(receiving.get("rx-udp-gro-forwarding"))
             metadata["mode"] = options.mode
             metadata["rate_pps"] = options.rate_pps or None
@@ -271,9 +313,25 @@ def run(options: Options, progress: Progress | None = None) -> dict[str, Any]:
 
 def _measure(strategy: Strategy, options: Options, sides: Sides) -> dict[str, Any]:
     if options.mode == PINGPONG:
-        return pingpong.run(strategy, sides.client, sides.reflector,
-                            pingpong.Settings(options.duration_s, options.message_size))
+        return pingpong.run(
+            strategy,
+            sides.client,
+            sides.reflector,
+            pingpong.Settings(options.duration_s, options.message_size),
+        )
     (_, sender_dev), (_, receiver_dev) = sides.devices
-    return load.run(strategy, sides.client, sides.reflector, sender_dev, receiver_dev,
-                    load.LoadSettings(options.mode, options.duration_s, options.message_size,
-                                      options.rate_pps, options.flows, options.rcvbuf))
+    return load.run(
+        strategy,
+        sides.client,
+        sides.reflector,
+        sender_dev,
+        receiver_dev,
+        load.LoadSettings(
+            options.mode,
+            options.duration_s,
+            options.message_size,
+            options.rate_pps,
+            options.flows,
+            options.rcvbuf,
+        ),
+    )

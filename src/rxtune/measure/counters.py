@@ -1,6 +1,7 @@
 """The kernel's own counters, snapshotted before and after a run: per CPU (hard IRQs,
 NET_RX softirqs, user/system/softirq time), per thread (context switches, CPU time) and
 per namespace (busy-poll packets, UDP drops)."""
+
 from __future__ import annotations
 
 import os
@@ -24,21 +25,31 @@ class CpuSnapshot:
 def cpu_snapshot(host: Host = Host()) -> CpuSnapshot:
     lines = procfs.read_interrupts(host)
     ncpu = max((len(line.per_cpu) for line in lines), default=0)
-    hardirqs = tuple(sum(line.per_cpu[c] for line in lines if len(line.per_cpu) > c)
-                     for c in range(ncpu))
-    return CpuSnapshot(hardirqs, procfs.read_softirqs(host).get("NET_RX", ()),
-                       procfs.parse_stat_cpus(procfs.read(host, "stat")))
+    hardirqs = tuple(
+        sum(line.per_cpu[c] for line in lines if len(line.per_cpu) > c) for c in range(ncpu)
+    )
+    return CpuSnapshot(
+        hardirqs,
+        procfs.read_softirqs(host).get("NET_RX", ()),
+        procfs.parse_stat_cpus(procfs.read(host, "stat")),
+    )
 
 
 def cpu_delta(before: CpuSnapshot, after: CpuSnapshot) -> list[dict[str, int]]:
     rows = []
     for cpu in sorted(after.ticks):
-        ticks = {k: (after.ticks[cpu][k] - before.ticks[cpu][k]) * TICK_NS
-                 for k in ("user", "system", "softirq", "irq", "idle")}
-        rows.append({"cpu": cpu,
-                     "hardirqs": after.hardirqs[cpu] - before.hardirqs[cpu],
-                     "net_rx_softirqs": after.net_rx[cpu] - before.net_rx[cpu],
-                     **{f"{k}_ns": v for k, v in ticks.items()}})
+        ticks = {
+            k: (after.ticks[cpu][k] - before.ticks[cpu][k]) * TICK_NS
+            for k in ("user", "system", "softirq", "irq", "idle")
+        }
+        rows.append(
+            {
+                "cpu": cpu,
+                "hardirqs": after.hardirqs[cpu] - before.hardirqs[cpu],
+                "net_rx_softirqs": after.net_rx[cpu] - before.net_rx[cpu],
+                **{f"{k}_ns": v for k, v in ticks.items()},
+            }
+        )
     return rows
 
 
@@ -57,20 +68,31 @@ def thread_snapshot() -> ThreadSnapshot:
     status = procfs.parse_task_status(Path("/proc/thread-self/status").read_text())
     runtime = int(Path("/proc/thread-self/schedstat").read_text().split()[0])
     usage = resource.getrusage(resource.RUSAGE_THREAD)
-    return ThreadSnapshot(status["voluntary_ctxt_switches"], status["nonvoluntary_ctxt_switches"],
-                          int(usage.ru_utime * 1e9), int(usage.ru_stime * 1e9), runtime)
+    return ThreadSnapshot(
+        status["voluntary_ctxt_switches"],
+        status["nonvoluntary_ctxt_switches"],
+        int(usage.ru_utime * 1e9),
+        int(usage.ru_stime * 1e9),
+        runtime,
+    )
 
 
 def thread_delta(before: ThreadSnapshot, after: ThreadSnapshot) -> dict[str, int]:
-    return {"ctx_voluntary": after.voluntary - before.voluntary,
-            "ctx_involuntary": after.involuntary - before.involuntary,
-            "cpu_user_ns": after.user_ns - before.user_ns,
-            "cpu_system_ns": after.system_ns - before.system_ns,
-            "cpu_ns": after.runtime_ns - before.runtime_ns}
+    return {
+        "ctx_voluntary": after.voluntary - before.voluntary,
+        "ctx_involuntary": after.involuntary - before.involuntary,
+        "cpu_user_ns": after.user_ns - before.user_ns,
+        "cpu_system_ns": after.system_ns - before.system_ns,
+        "cpu_ns": after.runtime_ns - before.runtime_ns,
+    }
 
 
-NETNS_COUNTERS = (("TcpExt", "BusyPollRxPackets"), ("Udp", "RcvbufErrors"), ("Udp", "InErrors"),
-                  ("Udp", "InDatagrams"))
+NETNS_COUNTERS = (
+    ("TcpExt", "BusyPollRxPackets"),
+    ("Udp", "RcvbufErrors"),
+    ("Udp", "InErrors"),
+    ("Udp", "InDatagrams"),
+)
 
 
 def netns_snapshot() -> dict[str, int]:

@@ -1,4 +1,5 @@
 """Percentiles from every sample (numpy), never from a histogram or a subsample."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -15,7 +16,7 @@ def summarize(samples: np.ndarray) -> dict[str, Any]:
     if values.size == 0:
         return {**{k: None for k in PERCENTILES}, "mean": None, "count": 0}
     points = np.percentile(values, list(PERCENTILES.values()), method="linear")
-    result: dict[str, Any] = {k: int(round(v)) for k, v in zip(PERCENTILES, points)}
-    result["mean"] = int(round(float(values.mean())))
+    result: dict[str, Any] = {k: round(float(v)) for k, v in zip(PERCENTILES, points, strict=True)}
+    result["mean"] = round(float(values.mean()))
     result["count"] = int(values.size)
     return result

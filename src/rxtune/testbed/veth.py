@@ -2,6 +2,7 @@
 ../shared/reference/receive-path.md. Names start with PREFIX and carry the owner's pid and
 start time (rxtune-PID.START-tx), so a later run can tell leftovers of a killed run from a
 live one, even where the pid has been reused, and remove them."""
+
 from __future__ import annotations
 
 import os
@@ -13,8 +14,8 @@ from dataclasses import dataclass
 from pyroute2 import IPRoute, netns
 from pyroute2.netlink.exceptions import NetlinkError
 
-from ..changes.process import ProcessId
 from ..backends.netlink import ethtool
+from ..changes.process import ProcessId
 from ..errors import InvalidValue, NotPermitted, RxtuneError
 from ..host import call_in_netns, is_root
 
@@ -35,16 +36,31 @@ class Configuration:
 
 
 CONFIGURATIONS = {
-    "A": Configuration("A", "sender TSO off, receiver GRO on: UDP goes through the "
-                       "receiving veth's NAPI, and busy polling works", gro=True,
-                       udp_gro_forwarding=False, tso_off=True),
-    "B": Configuration("B", "receiver GRO + rx-udp-gro-forwarding on, TSO on: NAPI path, "
-                       "but GRO holds each datagram until the poll completes, so a busy "
-                       "poller waits out its whole window (a pitfall to see, not a baseline)",
-                       gro=True, udp_gro_forwarding=True, tso_off=False),
-    "C": Configuration("C", "defaults: UDP from a TSO-capable sender bypasses veth NAPI "
-                       "(NAPI id 0), so busy polling has nothing to poll", gro=False,
-                       udp_gro_forwarding=False, tso_off=False),
+    "A": Configuration(
+        "A",
+        "sender TSO off, receiver GRO on: UDP goes through the "
+        "receiving veth's NAPI, and busy polling works",
+        gro=True,
+        udp_gro_forwarding=False,
+        tso_off=True,
+    ),
+    "B": Configuration(
+        "B",
+        "receiver GRO + rx-udp-gro-forwarding on, TSO on: NAPI path, "
+        "but GRO holds each datagram until the poll completes, so a busy "
+        "poller waits out its whole window (a pitfall to see, not a baseline)",
+        gro=True,
+        udp_gro_forwarding=True,
+        tso_off=False,
+    ),
+    "C": Configuration(
+        "C",
+        "defaults: UDP from a TSO-capable sender bypasses veth NAPI "
+        "(NAPI id 0), so busy polling has nothing to poll",
+        gro=False,
+        udp_gro_forwarding=False,
+        tso_off=False,
+    ),
 }
 
 
@@ -77,9 +93,11 @@ def configuration(name: str) -> Configuration:
 
 def _tso_features(dev: str) -> dict[str, bool]:
     with ethtool.client() as nl:
-        return {name: False for name, state in ethtool.features(nl, dev).items()
-                if name.startswith("tx-tcp") and name.endswith("segmentation")
-                and state["changeable"]}
+        return {
+            name: False
+            for name, state in ethtool.features(nl, dev).items()
+            if name.startswith("tx-tcp") and name.endswith("segmentation") and state["changeable"]
+        }
 
 
 def _set_features(dev: str, config: Configuration) -> None:
@@ -101,8 +119,12 @@ def create(config: Configuration) -> Testbed:
         raise NotPermitted("the testbed creates network namespaces: run as root")
     owner = ProcessId.current()
     tx_ns, rx_ns = f"{PREFIX}{owner.pid}.{owner.start}-tx", f"{PREFIX}{owner.pid}.{owner.start}-rx"
-    bed = Testbed(config, Side(tx_ns, "tx0", SENDER_ADDRESS), Side(rx_ns, "rx0", RECEIVER_ADDRESS),
-                  cpus=_pin_cpus())
+    bed = Testbed(
+        config,
+        Side(tx_ns, "tx0", SENDER_ADDRESS),
+        Side(rx_ns, "rx0", RECEIVER_ADDRESS),
+        cpus=_pin_cpus(),
+    )
     try:
         netns.create(tx_ns)
         netns.create(rx_ns)
@@ -122,8 +144,13 @@ def create(config: Configuration) -> Testbed:
         # permanent neighbours: no ARP during a run (an XDP program would swallow it)
         for side, peer in ((bed.sender, bed.receiver), (bed.receiver, bed.sender)):
             with IPRoute(netns=side.netns) as ipr:
-                ipr.neigh("add", dst=peer.address, lladdr=peer.mac, state=NUD_PERMANENT,
-                          ifindex=ipr.link_lookup(ifname=side.ifname)[0])
+                ipr.neigh(
+                    "add",
+                    dst=peer.address,
+                    lladdr=peer.mac,
+                    state=NUD_PERMANENT,
+                    ifindex=ipr.link_lookup(ifname=side.ifname)[0],
+                )
     except (NetlinkError, OSError, RxtuneError) as error:
         destroy(bed)
         raise RxtuneError(f"could not build the testbed: {error}") from None

@@ -7,6 +7,7 @@ module turns the tables into pyroute2 message classes and the replies into plain
 Types: u8 u16 u32 u64, uint (4 or 8 bytes on the wire: decoded by length), flag, string,
 "nest:SET" (a nested attribute set) and "multi-nest:SET" (repeated nest, decoded as a list).
 """
+
 from __future__ import annotations
 
 import errno
@@ -22,14 +23,21 @@ from ...errors import NotPermitted, RxtuneError, Unsupported
 
 AttrSet = dict[int, tuple[str, str]]
 
-_PYROUTE2_TYPE = {"u8": "uint8", "u16": "uint16", "u32": "uint32", "u64": "uint64",
-                  "uint": "cdata", "flag": "flag", "string": "asciiz"}
+_PYROUTE2_TYPE = {
+    "u8": "uint8",
+    "u16": "uint16",
+    "u32": "uint32",
+    "u64": "uint64",
+    "uint": "cdata",
+    "flag": "flag",
+    "string": "asciiz",
+}
 
 
 @dataclass(frozen=True)
 class Operation:
     cmd: int
-    attrs: str            # the attribute set of request and reply
+    attrs: str  # the attribute set of request and reply
 
 
 @dataclass
@@ -43,8 +51,10 @@ class Family:
         """A pyroute2 genlmsg class for one attribute set, built once from the table."""
         if attr_set not in self._classes:
             self._classes[attr_set] = type(
-                f"{self.name}_{attr_set}_msg".replace("-", "_"), (genlmsg,),
-                {"nla_map": self._nla_map(attr_set)})
+                f"{self.name}_{attr_set}_msg".replace("-", "_"),
+                (genlmsg,),
+                {"nla_map": self._nla_map(attr_set)},
+            )
         return self._classes[attr_set]
 
     def _nla_map(self, attr_set: str) -> tuple:
@@ -82,10 +92,10 @@ class Family:
 
 def _encode(family: Family, attr_set: str, values: dict[str, Any]) -> list:
     """Plain {name: value} into pyroute2's [[NAME, value], ...], nests included."""
-    by_name = {name: (attr_id, kind) for attr_id, (name, kind) in family.attr_sets[attr_set].items()}
-    attrs = []
+    kinds = dict(family.attr_sets[attr_set].values())
+    attrs: list[list[Any]] = []
     for name, value in values.items():
-        attr_id, kind = by_name[name]
+        kind = kinds[name]
         if kind.startswith("nest:"):
             attrs.append([name, {"attrs": _encode(family, kind[5:], value)}])
         elif kind.startswith("multi-nest:"):
@@ -124,7 +134,8 @@ def _decode(family: Family, attr_set: str, attrs: list) -> dict[str, Any]:
 
 def explain(error: NetlinkError, what: str) -> RxtuneError:
     """A NetlinkError as the error a user can act on."""
-    text = f"{what}: {error.args[1] if len(error.args) > 1 else errno.errorcode.get(error.code, error.code)}"
+    cause = error.args[1] if len(error.args) > 1 else errno.errorcode.get(error.code, error.code)
+    text = f"{what}: {cause}"
     if error.code in (errno.EOPNOTSUPP, errno.ENOTSUP, errno.ENOENT) and "family" not in text:
         return Unsupported(text)
     if error.code == errno.EPERM:
@@ -147,13 +158,15 @@ class Client:
                 sock.bind(self.family.name, self.family.request_class(attr_set))
             except NetlinkError as error:
                 sock.close()
-                raise Unsupported(f"generic netlink family '{self.family.name}' is not in this "
-                                  f"kernel ({error})") from None
+                raise Unsupported(
+                    f"generic netlink family '{self.family.name}' is not in this kernel ({error})"
+                ) from None
             self._sockets[attr_set] = sock
         return self._sockets[attr_set]
 
-    def call(self, op_name: str, values: dict[str, Any] | None = None, dump: bool = False
-             ) -> list[dict[str, Any]]:
+    def call(
+        self, op_name: str, values: dict[str, Any] | None = None, dump: bool = False
+    ) -> list[dict[str, Any]]:
         op = self.family.operations[op_name]
         sock = self._socket(op.attrs)
         msg = self.family.message_class(op.attrs)()
@@ -165,15 +178,18 @@ class Client:
             replies = list(sock.nlm_request(msg, msg_type=sock.prid, msg_flags=flags))
         except NetlinkError as error:
             raise explain(error, f"{self.family.name} {op_name}") from None
-        return [_decode(self.family, op.attrs, r["attrs"]) for r in replies
-                if r.get("cmd", None) is not None and r["attrs"]]
+        return [
+            _decode(self.family, op.attrs, r["attrs"])
+            for r in replies
+            if r.get("cmd", None) is not None and r["attrs"]
+        ]
 
     def close(self) -> None:
         for sock in self._sockets.values():
             sock.close()
         self._sockets.clear()
 
-    def __enter__(self) -> "Client":
+    def __enter__(self) -> Client:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -181,7 +197,7 @@ class Client:
 
 
 def _index(label: str) -> int:
-    return int(label[label.index("(") + 1:label.index(")")])
+    return int(label[label.index("(") + 1 : label.index(")")])
 
 
 def accepted_attributes(family_name: str) -> dict[int, set[int]]:

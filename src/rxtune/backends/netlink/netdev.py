@@ -3,6 +3,7 @@
 Numbers from include/uapi/linux/netdev.h (kernel 6.18). napi-get since 6.9; its
 defer-hard-irqs / gro-flush-timeout since 6.13 with napi-set; threaded since 6.18.
 """
+
 from __future__ import annotations
 
 from .genl import Client, Family, Operation
@@ -13,12 +14,20 @@ NETDEV = Family(
     name="netdev",
     attr_sets={
         "napi": {
-            1: ("ifindex", "u32"), 2: ("id", "u32"), 3: ("irq", "u32"), 4: ("pid", "u32"),
-            5: ("defer-hard-irqs", "u32"), 6: ("gro-flush-timeout", "uint"),
-            7: ("irq-suspend-timeout", "uint"), 8: ("threaded", "u32"),
+            1: ("ifindex", "u32"),
+            2: ("id", "u32"),
+            3: ("irq", "u32"),
+            4: ("pid", "u32"),
+            5: ("defer-hard-irqs", "u32"),
+            6: ("gro-flush-timeout", "uint"),
+            7: ("irq-suspend-timeout", "uint"),
+            8: ("threaded", "u32"),
         },
         "queue": {
-            1: ("id", "u32"), 2: ("ifindex", "u32"), 3: ("type", "u32"), 4: ("napi-id", "u32"),
+            1: ("id", "u32"),
+            2: ("ifindex", "u32"),
+            3: ("type", "u32"),
+            4: ("napi-id", "u32"),
         },
     },
     operations={
@@ -38,8 +47,11 @@ def napi_instances(nl: Client, ifindex: int | None = None) -> list[dict]:
 
 
 def rx_queues(nl: Client, ifindex: int) -> list[dict]:
-    return [q for q in nl.call("queue-get", {"ifindex": ifindex}, dump=True)
-            if q.get("type") == QUEUE_TYPE_RX]
+    return [
+        q
+        for q in nl.call("queue-get", {"ifindex": ifindex}, dump=True)
+        if q.get("type") == QUEUE_TYPE_RX
+    ]
 
 
 def napi_set(nl: Client, napi_id: int, **values: int) -> None:

@@ -11,35 +11,6 @@
 #include <sys/socket.h>
 #include <sys/ioctl.h>
 
-#ifndef SO_BUSY_POLL
-#define SO_BUSY_POLL 46
-/* For RXT_WAIT_POLL / RXT_WAIT_EPOLL: wait up to slice_ms for fd to become readable
- * (poll() or epoll_wait() on epfd); 1 at once for the other modes. As poll(2) returns. */
-int rxt_wait_readable(int fd, int epfd, enum rxt_wait wait, int slice_ms);
-
-#endif
-#ifndef SO_INCOMING_NAPI_ID
-#define SO_INCOMING_NAPI_ID 56
-/* For RXT_WAIT_POLL / RXT_WAIT_EPOLL: wait up to slice_ms for fd to become readable
- * (poll() or epoll_wait() on epfd); 1 at once for the other modes. As poll(2) returns. */
-int rxt_wait_readable(int fd, int epfd, enum rxt_wait wait, int slice_ms);
-
-#endif
-#ifndef SO_PREFER_BUSY_POLL
-#define SO_PREFER_BUSY_POLL 69
-/* For RXT_WAIT_POLL / RXT_WAIT_EPOLL: wait up to slice_ms for fd to become readable
- * (poll() or epoll_wait() on epfd); 1 at once for the other modes. As poll(2) returns. */
-int rxt_wait_readable(int fd, int epfd, enum rxt_wait wait, int slice_ms);
-
-#endif
-#ifndef SO_BUSY_POLL_BUDGET
-#define SO_BUSY_POLL_BUDGET 70
-/* For RXT_WAIT_POLL / RXT_WAIT_EPOLL: wait up to slice_ms for fd to become readable
- * (poll() or epoll_wait() on epfd); 1 at once for the other modes. As poll(2) returns. */
-int rxt_wait_readable(int fd, int epfd, enum rxt_wait wait, int slice_ms);
-
-#endif
-
 /* include/uapi/linux/eventpoll.h, 6.9 */
 struct rxt_epoll_params {
     uint32_t busy_poll_usecs;
