@@ -26,7 +26,7 @@ import numpy as np
 from rxtune.host import call_in_netns
 from rxtune.measure import load, pingpong
 from rxtune.measure.counters import netns_snapshot
-from rxtune.measure.strategies import build
+from rxtune.strategies import build
 from rxtune.testbed import veth
 
 PORT = 11111

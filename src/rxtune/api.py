@@ -26,8 +26,13 @@ from .errors import InvalidValue
 from .host import Host
 from .inspect.inventory import collect
 from .knobs.registry import get
-from .measure.strategies import PINGPONG_NAMES, Wait
-from .measure.strategies import select as select_strategies
+from .strategies import BY_NAME, PINGPONG, Wait
+from .strategies import Receiver as ReceivePath
+from .strategies import select as select_strategies
+
+SOCKET_STRATEGIES = tuple(
+    name for name, e in BY_NAME.items() if e.receiver == ReceivePath.SOCKET and PINGPONG in e.modes
+)
 
 
 def inventory(devices: list[str] | None = None, netns: str | None = None) -> dict[str, Any]:
@@ -141,11 +146,11 @@ class Receiver:
 def open_receiver(strategy: str, bind: tuple[str, int], busy_poll_us: int = 50) -> Receiver:
     """A Receiver for one of the socket strategies (blocking, poll, epoll, spin,
     so_busy_poll, so_busy_poll_prefer, epoll_params, ...)."""
-    if strategy not in PINGPONG_NAMES:
+    if strategy not in SOCKET_STRATEGIES:
         raise InvalidValue(
             f"open_receiver has no strategy '{strategy}' (io_uring, TPACKET and "
             "AF_XDP loops live in the C engine)",
-            PINGPONG_NAMES,
+            SOCKET_STRATEGIES,
         )
     (chosen,) = select_strategies([strategy], [busy_poll_us])
     return Receiver(open_udp(chosen, bind, rx_timestamps=False))

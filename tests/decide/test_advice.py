@@ -68,7 +68,7 @@ def test_no_napi_is_warned_about_and_rows_with_losses_are_not_chosen():
         36_000,
         0.4,
         napi=0,
-        notes=["NAPI id 0: packets did not come through a NAPI"],
+        notes=[{"code": "no-napi", "text": "NAPI id 0: packets did not come through a NAPI"}],
     )
     advice = advise(result(lossy, no_napi), "latency")
     assert advice.choice["label"] == "blocking"

@@ -15,7 +15,7 @@ import pytest
 
 from rxtune.measure import bench, pingpong
 from rxtune.measure.schema import BENCH_SCHEMA
-from rxtune.measure.strategies import select
+from rxtune.strategies import select
 from rxtune.testbed import veth
 
 pytestmark = pytest.mark.root
@@ -40,7 +40,7 @@ def test_every_strategy_delivers_every_packet_through_napi():
         assert packets["received"] > 0, run["label"]
         assert packets["lost"] == packets["sent"] - packets["received"]
         # a round trip lost to a stall of the machine is reported, never hidden
-        assert not packets["lost"] or any("no echo" in n for n in run["notes"])
+        assert not packets["lost"] or any(n["code"] == "no-echo" for n in run["notes"])
         # each measured packet was recorded by the reflector
         assert run["latency_ns"]["count"] == packets["reflected"] >= packets["received"]
         assert run["napi_id"] > 0, f"{run['label']}: no NAPI id in testbed A"
@@ -61,7 +61,7 @@ def test_configuration_c_bypasses_napi():
     result = bench.run(bench.Options(select(["blocking"], [50]), duration_s=0.3, testbed="C"))
     (run,) = result["runs"]
     assert run["napi_id"] == 0 and run["packets"]["received"] > 0
-    assert any("NAPI id 0" in note for note in run["notes"])
+    assert any(n["code"] == "no-napi" and "NAPI id 0" in n["text"] for n in run["notes"])
 
 
 def test_sysctls_restored_when_a_run_fails_half_way(monkeypatch):

@@ -16,7 +16,7 @@ from rxtune.knobs.registry import get
 from rxtune.measure import bench, load
 from rxtune.measure.pingpong import Endpoint
 from rxtune.measure.schema import BENCH_SCHEMA
-from rxtune.measure.strategies import HIGH_RATE_NAMES, select
+from rxtune.strategies import THROUGHPUT, default_names, select
 from rxtune.testbed import veth
 
 pytestmark = pytest.mark.root
@@ -42,7 +42,7 @@ def test_every_strategy_receives_every_packet_of_a_paced_run():
         )
     )
     jsonschema.validate(result, BENCH_SCHEMA)
-    assert [r["strategy"] for r in result["runs"]] == list(HIGH_RATE_NAMES)
+    assert [r["strategy"] for r in result["runs"]] == list(default_names(THROUGHPUT))
     for run in result["runs"]:
         assert run["unsupported"] is None, run
         packets = run["packets"]

@@ -11,7 +11,7 @@ import pytest
 
 from rxtune.host import call_in_netns
 from rxtune.measure import bench
-from rxtune.measure.strategies import select
+from rxtune.strategies import select
 from rxtune.testbed import veth
 
 pytestmark = pytest.mark.root

@@ -1,8 +1,12 @@
+from dataclasses import replace
+
 import pytest
 
+from rxtune.engine import _engine
 from rxtune.errors import InvalidValue
 from rxtune.measure.bench import Options
-from rxtune.measure.strategies import HIGH_RATE_ONLY, PINGPONG_NAMES, Wait, select
+from rxtune.strategies import BY_NAME, NAMES, PINGPONG, TABLE, Wait, names_for, select
+from rxtune.strategies.table import check
 
 
 def test_default_selection_covers_every_strategy_once_per_us_value():
@@ -10,9 +14,10 @@ def test_default_selection_covers_every_strategy_once_per_us_value():
     labels = [s.label for s in strategies]
     assert len(labels) == len(set(labels))
     assert "blocking" in labels and "so_busy_poll(20)" in labels and "so_busy_poll(50)" in labels
-    assert {s.name for s in strategies} == set(PINGPONG_NAMES)
+    assert {s.name for s in strategies} == set(names_for(PINGPONG))
     high_rate = {s.name for s in select(None, [50], "throughput")}
-    assert high_rate >= HIGH_RATE_ONLY and "epoll" in high_rate
+    high_rate_only = {e.name for e in TABLE if PINGPONG not in e.modes}
+    assert high_rate >= high_rate_only and "epoll" in high_rate
 
 
 def test_high_rate_strategies_are_refused_in_pingpong():
@@ -68,3 +73,34 @@ def test_bad_selection_names_what_is_valid(names, us, message):
 def test_bad_options_are_refused(kwargs, message):
     with pytest.raises(InvalidValue, match=message):
         Options(strategies=select(["epoll"], [50]), **kwargs).validate()
+
+
+def test_the_table_and_the_engine_agree_on_how_to_wait():
+    assert [w.value for w in Wait] == [
+        _engine.WAIT_BLOCK,
+        _engine.WAIT_POLL,
+        _engine.WAIT_EPOLL,
+        _engine.WAIT_SPIN,
+    ]
+
+
+def test_every_entry_is_complete_and_its_code_renders():
+    for entry in TABLE:
+        assert entry.doc and entry.c_code and entry.modes, entry.name
+        for strategy in select([entry.name], [25], sorted(entry.modes)[0], batch=8):
+            rendered = strategy.code() + strategy.python()
+            assert "{us}" not in rendered and "{batch}" not in rendered and "{US}" not in rendered
+            if "{us}" in entry.c_code:
+                assert "25" in strategy.code(), entry.name
+    assert set(NAMES) == set(BY_NAME)
+
+
+def test_a_strategy_naming_a_knob_the_registry_lacks_is_refused():
+    bad = replace(BY_NAME["busy_read"], sysctls={"net.core.busy_reed": 50})
+    with pytest.raises(InvalidValue, match=r"unknown knob 'net\.core\.busy_reed'"):
+        check((bad,))
+    wrong_scope = replace(BY_NAME["so_busy_poll"], socket_options={"busy_read": 50})
+    with pytest.raises(InvalidValue, match="unknown knob 'busy_read'"):
+        check((wrong_scope,))
+    with pytest.raises(InvalidValue, match="declared twice"):
+        check((BY_NAME["epoll"], BY_NAME["epoll"]))

@@ -11,6 +11,7 @@ from typing import Any
 from ..errors import NotPermitted, RxtuneError, Unsupported
 from ..knobs.model import Knob, Scope, Target
 from .context import ReadContext
+from .netlink_knobs import QueueAttr
 
 
 def _read_file(path: Path, knob: Knob) -> str:
@@ -105,9 +106,7 @@ class IrqAffinity:
     kind = "procfs"
 
     def _irq(self, ctx: ReadContext, target: Target) -> int:
-        from ..knobs.registry import get  # the queue's irq is itself a knob
-
-        irq = get("irq").read(ctx, target)
+        irq = QueueAttr().irq(ctx, target)
         if not irq:
             raise Unsupported(
                 f"napi-get reports no IRQ for the NAPI of {target.describe()} "

@@ -132,12 +132,14 @@ class QueueAttr:
         return 0
 
     def read(self, ctx: ReadContext, knob: Knob, target: Target) -> Any:
+        return self._napi_id(ctx, target) if knob.where == "napi-id" else self.irq(ctx, target)
+
+    def irq(self, ctx: ReadContext, target: Target) -> int:
+        """The IRQ of the queue's NAPI (0: none, as on veth)."""
         napi_id = self._napi_id(ctx, target)
-        if knob.where == "napi-id":
-            return napi_id
         for instance in napi_list(ctx):
             if instance["id"] == napi_id:
-                return instance.get("irq", 0)
+                return int(instance.get("irq", 0))
         return 0
 
     def write(self, ctx: ReadContext, knob: Knob, target: Target, value: Any) -> None:

@@ -14,7 +14,7 @@ from ..decide.advice import advise as decide
 from ..errors import InvalidValue
 from ..measure import bench as bench_run
 from ..measure.schema import BENCH_SCHEMA
-from ..measure.strategies import select
+from ..strategies import select
 from .common import console, friendly_errors, print_json
 
 
@@ -49,7 +49,9 @@ def advise(
         body += "\n\n[yellow]" + "\n".join(f"! {escape(w)}" for w in advice.warnings) + "[/]"
     if advice.commands:
         body += "\n\n[bold]On the host[/]\n" + "\n".join(escape(c) for c in advice.commands)
-    body += "\n\n[bold]In the program[/]\n" + escape(advice.code)
+    body += "\n\n[bold]In the program (C)[/]\n" + escape(advice.code)
+    if advice.python:
+        body += "\n\n[bold]In Python[/]\n" + escape(advice.python)
     console.print(
         Panel(
             body,

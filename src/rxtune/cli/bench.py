@@ -15,7 +15,7 @@ from ..changes.process import unwind_on_termination
 from ..errors import InvalidValue
 from ..knobs.model import whole_number
 from ..measure import bench as bench_run
-from ..measure.strategies import CATALOGUE, select
+from ..strategies import NAMES, select
 from ..testbed.veth import CONFIGURATIONS
 from .common import WAIT, console, friendly_errors, print_json, said, strict_float, strict_int
 
@@ -156,7 +156,7 @@ def write_csv(result: dict[str, Any], path: Path) -> None:
         ) from None
 
 
-_STRATEGY_NAMES = ", ".join(CATALOGUE)
+_STRATEGY_NAMES = ", ".join(NAMES)
 
 
 def writable_place(path: Path) -> bool:
@@ -245,7 +245,7 @@ def bench(
     """Measure every receive strategy side by side on a private veth testbed (two network
     namespaces, NAPI on) and show latency, its split at the kernel, and what each costs."""
     if strategies is not None and not _split(strategies):
-        raise InvalidValue("--strategy names no strategy", CATALOGUE)
+        raise InvalidValue("--strategy names no strategy", NAMES)
     us_values = [whole_number(v) for v in _split(busy_poll_us)] if busy_poll_us else [50]
     numbers = [us for us in us_values if us is not None]
     if not numbers or len(numbers) != len(us_values):
@@ -307,4 +307,4 @@ def bench(
     console.print(table(result))
     for run in result["runs"]:
         for note in run.get("notes", []):
-            console.print(f"[yellow]{run['label']}[/]: {note}")
+            console.print(f"[yellow]{run['label']}[/]: {note['text']}")

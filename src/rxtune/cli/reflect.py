@@ -13,7 +13,7 @@ from ..engine import _engine
 from ..engine.sockets import open_udp
 from ..errors import InvalidValue
 from ..measure.pingpong import PORT
-from ..measure.strategies import CATALOGUE, select
+from ..strategies import NAMES, select
 from .common import console, friendly_errors, strict_float, strict_int
 
 SLICE_NS = 500_000_000  # the C loop returns this often, so Ctrl-C is seen
@@ -23,7 +23,7 @@ SLICE_NS = 500_000_000  # the C loop returns this often, so Ctrl-C is seen
 def reflect(
     address: str = typer.Option("0.0.0.0", help="address to listen on"),
     port: int = typer.Option(PORT, parser=strict_int, help="UDP port"),
-    strategy: str = typer.Option("spin", help=f"how to wait: {', '.join(CATALOGUE)}"),
+    strategy: str = typer.Option("spin", help=f"how to wait: {', '.join(NAMES)}"),
     busy_poll_us: int = typer.Option(50, parser=strict_int, help="µs for busy-polling strategies"),
     duration: float | None = typer.Option(
         None, parser=strict_float, help="seconds to run (default: until Ctrl-C)"

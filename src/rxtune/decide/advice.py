@@ -8,13 +8,15 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import InvalidValue
-from ..measure.strategies import CATALOGUE, build
+from ..measure.notes import GRO_FORWARDING, NO_NAPI
+from ..strategies import BY_NAME, build
 from . import snippets
 
 GOALS = ("latency", "cpu", "balanced")
-SLEEPING = ("blocking", "poll", "epoll", "recvmmsg", "io_uring", "af_xdp_poll")
 BALANCED_CPU_FACTOR = 1.5  # balanced: at most this much of the best sleeping row's CPU
 SIGNIFICANT = 0.10  # a smaller latency gain is within run-to-run noise
+# notes about the path itself, which no strategy can fix: shown first
+PATH_NOTES = (NO_NAPI, GRO_FORWARDING)
 
 
 @dataclass
@@ -27,6 +29,7 @@ class Advice:
     warnings: list[str] = field(default_factory=list)
     commands: list[str] = field(default_factory=list)
     code: str = ""
+    python: str = ""
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -39,6 +42,7 @@ class Advice:
             "warnings": self.warnings,
             "commands": self.commands,
             "code": self.code,
+            "python": self.python,
         }
 
 
@@ -77,14 +81,14 @@ def advise(result: dict[str, Any], goal: str = "balanced", dev: str | None = Non
         if run["unsupported"]:
             advice.warnings.append(f"{run['label']} could not run here: {run['unsupported']}")
         for note in run.get("notes", []):
-            if "NAPI id 0" in note or "GRO" in note:
-                advice.warnings.append(f"{run['label']}: {note}")
+            if isinstance(note, dict) and note["code"] in PATH_NOTES:  # bench/1 had text only
+                advice.warnings.append(f"{run['label']}: {note['text']}")
     if not runs:
         advice.reasons.append(
             "no strategy ran without losses: nothing to recommend from these figures"
         )
         return advice
-    sleeping = [r for r in runs if r["strategy"] in SLEEPING]
+    sleeping = [r for r in runs if BY_NAME[r["strategy"]].sleeps]
     advice.baseline = min(
         sleeping or runs,
         key=lambda r: _latency(r, "p50") if result["mode"] != "throughput" else _cpu(r),
@@ -158,7 +162,7 @@ def advise(result: dict[str, Any], goal: str = "balanced", dev: str | None = Non
                 f"the gain is in the wait from the kernel's RX stamp to the "
                 f"application: {base_split / 1000:.1f} → {split / 1000:.1f} µs"
             )
-    if best.get("busy_poll_rx_packets") == 0 and CATALOGUE[best["strategy"]][1]:
+    if best.get("busy_poll_rx_packets") == 0 and BY_NAME[best["strategy"]].busy_polls:
         advice.warnings.append(
             f"{best['label']}: BusyPollRxPackets did not grow: busy polling "
             "never found a packet on this path"
@@ -169,5 +173,6 @@ def advise(result: dict[str, Any], goal: str = "balanced", dev: str | None = Non
         best["params"].get("batch") or 32,
     )
     advice.commands = snippets.commands(strategy, dev)
-    advice.code = snippets.code(strategy)
+    advice.code = strategy.code()
+    advice.python = strategy.python()
     return advice

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from ..backends.sockopt import OPTIONS, SO_INCOMING_NAPI_ID, SO_TIMESTAMPNS
 from ..errors import NotPermitted, Unsupported
-from ..measure.strategies import Strategy, Wait
+from ..strategies import Strategy, Wait
 from . import _engine
 
 RCVTIMEO_S = 0.1  # blocking reads wake this often to look at their deadline

@@ -23,9 +23,10 @@ from ..errors import InvalidValue, NotPermitted, RxtuneError, Unsupported
 from ..host import Host, call_in_netns, is_root
 from ..knobs.model import Scope, Target
 from ..knobs.registry import get, of_scope
+from ..strategies import LOAD, MODES, PINGPONG, Receiver, Strategy
 from ..testbed import veth
 from . import load, pingpong
-from .strategies import LOAD, MODES, PINGPONG, Strategy
+from .notes import BUSY_POLL_IDLE, GRO_FORWARDING, LOST, NO_ECHO, NO_NAPI, note
 
 SCHEMA = "rxtune.bench/1"
 
@@ -179,46 +180,49 @@ def unsupported_row(strategy: Strategy, reason: str) -> dict[str, Any]:
 
 def diagnose(
     result: dict[str, Any], strategy: Strategy, options: Options, udp_gro_forwarding: bool = False
-) -> list[str]:
-    """What a reader must know to trust (or distrust) a row, from its own counters."""
+) -> list[dict[str, Any]]:
+    """What a reader must know to trust (or distrust) a row, from its own counters, then the
+    strategy's own caveats from the table: each a code (for advise) and a text."""
     notes = []
-    if not result["napi_id"] and strategy.kind in ("socket", "io_uring"):
+    if not result["napi_id"] and strategy.kind in (Receiver.SOCKET, Receiver.IO_URING):
         notes.append(
-            "NAPI id 0: packets did not come through a NAPI, so busy polling had nothing to poll"
+            note(
+                NO_NAPI,
+                "NAPI id 0: packets did not come through a NAPI, so busy "
+                "polling had nothing to poll",
+            )
         )
     if strategy.expects_busy_poll and result["napi_id"] and not result["busy_poll_rx_packets"]:
-        notes.append("BusyPollRxPackets did not grow: busy polling never found a packet")
+        notes.append(
+            note(
+                BUSY_POLL_IDLE, "BusyPollRxPackets did not grow: busy polling never found a packet"
+            )
+        )
     if strategy.expects_busy_poll and udp_gro_forwarding:
         notes.append(
-            "rx-udp-gro-forwarding is on: GRO holds each datagram until the NAPI poll "
-            "completes, so a busy poller waits out its window (see testbed B)"
+            note(
+                GRO_FORWARDING,
+                "rx-udp-gro-forwarding is on: GRO holds each "
+                "datagram until the NAPI poll completes, so a busy "
+                "poller waits out its window (see testbed B)",
+            )
         )
     lost = result["packets"]["lost"]
     if lost and options.mode == PINGPONG:
-        notes.append(f"{lost} round trips got no echo within the timeout")
+        notes.append(note(NO_ECHO, f"{lost} round trips got no echo within the timeout"))
     elif lost:
-        drops = {
+        drops = {  # socket_overflow_counter is a second view of socket_buffer
             k: v for k, v in result["drops"].items() if v and k != "socket_overflow_counter"
-        }  # a second view of socket_buffer
+        }
+        where = ", ".join(f"{k} {v}" for k, v in drops.items())
         notes.append(
-            f"{lost} packets lost; counted drops: "
-            + (
-                ", ".join(f"{k} {v}" for k, v in drops.items())
-                or "none (in flight at the end, or dropped where no counter sees it)"
+            note(
+                LOST,
+                f"{lost} packets lost; counted drops: "
+                + (where or "none (in flight at the end, or dropped where no counter sees it)"),
             )
         )
-    if strategy.kind == "tpacket" and options.mode == LOAD:
-        notes.append(
-            "TPACKET_V3 hands a block over when it fills or its 1 ms timeout "
-            "expires: at low rates that timeout, not the wakeup, sets the latency"
-        )
-    if strategy.kind == "af_xdp":
-        notes.append(
-            "AF_XDP in copy mode on veth: no NAPI id (since 6.13 only zero-copy "
-            "sockets get one), so busy-poll options would do nothing here"
-        )
-    if strategy.kind == "io_uring" and options.mode == LOAD:
-        notes.append("io_uring recv carries no RX timestamp: no split of the latency")
+    notes += [note(c.code, c.text) for c in strategy.entry.caveats if options.mode in c.modes]
     return notes
 
 

@@ -22,6 +22,7 @@ from ..engine import _engine
 from ..engine.sockets import open_udp
 from ..errors import NotPermitted, RxtuneError, Unsupported
 from ..host import Host, Worker
+from ..strategies import LOAD, Receiver, Strategy
 from .counters import (
     cpu_delta,
     cpu_snapshot,
@@ -32,7 +33,6 @@ from .counters import (
 )
 from .pingpong import Endpoint
 from .stats import summarize
-from .strategies import LOAD, Strategy
 
 PORT = 47100
 FIRST_SOURCE_PORT = 47200
@@ -84,11 +84,11 @@ class _Receiver:
 
     def open(self) -> Callable[..., dict]:
         kind = self.strategy.kind
-        if kind == "socket":
+        if kind == Receiver.SOCKET:
             return self._socket()
-        if kind == "io_uring":
+        if kind == Receiver.IO_URING:
             return self._uring()
-        if kind == "tpacket":
+        if kind == Receiver.TPACKET:
             return self._tpacket()
         return self._xdp()
 
@@ -265,7 +265,7 @@ def _receive(
                 f"{strategy.label}: {error.strerror}"
                 + (
                     " (kernel.io_uring_disabled?)"
-                    if strategy.kind == "io_uring" and error.errno == errno.EPERM
+                    if strategy.kind == Receiver.IO_URING and error.errno == errno.EPERM
                     else ""
                 )
             ) from None
@@ -357,7 +357,7 @@ def record(
     strategy: Strategy, settings: LoadSettings, sent: dict[str, Any], got: dict[str, Any]
 ) -> dict[str, Any]:
     stats, thread = got["stats"], got["thread"]
-    tap = strategy.kind == "tpacket"
+    tap = strategy.kind == Receiver.TPACKET
     received = stats["packets"]
     cpu_ns = thread["cpu_ns"]
     hardirqs = sum(c["hardirqs"] for c in got["cpus"])
@@ -377,7 +377,7 @@ def record(
         "label": strategy.label,
         "mode": settings.mode,
         "params": {
-            "kind": strategy.kind,
+            "kind": strategy.kind.value,
             "wait": strategy.wait.name.lower(),
             "batch": strategy.batch,
             "busy_poll_us": strategy.busy_poll_us,

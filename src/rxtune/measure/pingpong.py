@@ -15,6 +15,7 @@ from ..engine import _engine
 from ..engine.sockets import open_udp
 from ..errors import RxtuneError
 from ..host import Worker
+from ..strategies import Strategy
 from .counters import (
     cpu_delta,
     cpu_snapshot,
@@ -24,7 +25,6 @@ from .counters import (
     thread_snapshot,
 )
 from .stats import summarize
-from .strategies import Strategy
 
 PORT = 47000
 WARMUP_PACKETS = 300
