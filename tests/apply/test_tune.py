@@ -3,17 +3,18 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 from pathlib import Path
 
 import pytest
 
-from rxtune.apply import persist, tune
+from rxtune.apply import persist, plan, tune
 from rxtune.changes import writer
 from rxtune.changes.recover import confirmations
 from rxtune.errors import InvalidValue
 from rxtune.host import Host, Worker
-from rxtune.knobs.model import Scope, Target
+from rxtune.knobs.model import Boolean, Range, Scope, Target
 from rxtune.knobs.registry import get
 from rxtune.testbed import veth
 
@@ -397,3 +398,36 @@ def test_persisting_a_setting_bound_to_an_irq_number_is_refused():
         "set", "irq_affinity=0", "--dev", "lo", "--persist", "--persist-root", "/tmp/x", check=False
     )
     assert out.returncode == 2 and "IRQ numbers change at reboot" in out.stderr
+
+
+def test_every_knob_renders_a_command_without_placeholders(bed):
+    """Backends render commands from structured data: for every writable knob the testbed's
+    device supports, the plan's command is complete (no {dev}, no IRQ stand-in)."""
+    from rxtune.knobs.registry import REGISTRY
+
+    rendered = 0
+    for knob in REGISTRY:
+        if not knob.writable or knob.scope == Scope.SOCKET:
+            continue
+        value = (
+            knob.default
+            if knob.default is not None
+            else knob.valid.low
+            if isinstance(knob.valid, Range)
+            else False
+            if isinstance(knob.valid, Boolean)
+            else "0"
+        )
+        devices = [] if knob.scope in (Scope.HOST, Scope.NAMESPACE) else [RX]
+        items = plan.assignments(
+            [(knob, value)], devices, None if not devices else bed.receiver.netns
+        )
+        for change in plan.plan(items):
+            if change.status == "unsupported":
+                continue
+            rendered += 1
+            assert not re.search(r"\{[a-z_]+\}|IRQ|None", change.command), (
+                knob.name,
+                change.command,
+            )
+    assert rendered > 15  # host sysctls, sysfs, features, queue and NAPI knobs of veth

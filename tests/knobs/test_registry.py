@@ -1,7 +1,7 @@
 import pytest
 
-from rxtune.errors import InvalidValue
-from rxtune.knobs.model import Scope, Target
+from rxtune.errors import InvalidValue, Unsupported
+from rxtune.knobs.model import Boolean, Range, Scope, Target
 from rxtune.knobs.registry import REGISTRY, get, of_scope
 
 REQUIRED = {
@@ -51,10 +51,25 @@ def test_every_required_knob_is_declared_once(scope):
 
 
 def test_every_knob_is_complete():
+    target = Target(dev="eth9", queue=0, napi=7)
     for knob in REGISTRY:
-        assert knob.doc and knob.unit and knob.shell and knob.where, knob.name
+        assert knob.doc and knob.unit and knob.where, knob.name
         assert isinstance(knob.since, tuple) and len(knob.since) == 2
-        assert knob.command(1, Target(dev="eth9", queue=0, napi=7))
+        if not knob.writable:  # read-only knobs have no command to render
+            with pytest.raises(InvalidValue, match="read-only"):
+                knob.command(1, target)
+        elif knob.backend.kind == "procfs":  # the IRQ number is known only on the host
+            with pytest.raises(Unsupported, match="known only on the host"):
+                knob.command("0", target)
+        else:
+            value = (
+                True
+                if isinstance(knob.valid, Boolean)
+                else str(knob.valid.low)
+                if isinstance(knob.valid, Range)
+                else "1"
+            )
+            assert knob.command(value, target), knob.name
 
 
 def test_busy_poll_defaults_are_off():

@@ -1,6 +1,7 @@
 """What survives a reboot, and the same settings for other tools: sysctls to
 /etc/sysctl.d, device settings to a script a systemd unit runs at boot; exports as a tuned
-profile or a shell script. All rendered from the knobs' own shell commands."""
+profile or a shell script. Each write is rendered by its knob's backend from structured
+data (knobs/model.Rendered), never parsed back from shell text."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from collections import defaultdict
 from pathlib import Path
 
 from ..errors import InvalidValue
-from ..knobs.model import Scope
+from ..knobs.model import Rendered, Scope
 from .plan import Assignment
 
 SYSCTL_FILE = "etc/sysctl.d/90-rxtune.conf"
@@ -40,16 +41,22 @@ def check_persistable(items: list[Assignment]) -> None:
             )
 
 
+def _rendered(items: list[Assignment]) -> list[Rendered]:
+    """Each write as other tools spell it (a knob bound to what only the host knows, such as
+    an IRQ number, is refused: Unsupported with the reason)."""
+    return [i.knob.render(i.value, i.target) for i in items]
+
+
 def _sysctl_lines(items: list[Assignment]) -> list[str]:
     return [
-        f"{i.knob.name} = {int(i.value) if isinstance(i.value, bool) else i.value}"
-        for i in items
-        if i.knob.backend.kind == "sysctl"
+        f"{r.tuned[1]} = {r.tuned[2]}"
+        for r in _rendered(items)
+        if r.tuned and r.tuned[0] == "sysctl"
     ]
 
 
 def _commands(items: list[Assignment]) -> list[str]:
-    return [i.knob.command(i.value, i.target) for i in items if i.knob.backend.kind != "sysctl"]
+    return [r.shell for r in _rendered(items) if not (r.tuned and r.tuned[0] == "sysctl")]
 
 
 def write(root: Path, items: list[Assignment]) -> list[Path]:
@@ -93,12 +100,8 @@ def remove(root: Path) -> list[Path]:
 
 
 def export_sh(items: list[Assignment], title: str) -> str:
-    lines = [f"sysctl -w {line.replace(' = ', '=')}" for line in _sysctl_lines(items)]
-    return (
-        f"#!/bin/sh\n# {title}: written by rxtune export\nset -e\n"
-        + "\n".join(lines + _commands(items))
-        + "\n"
-    )
+    commands = [r.shell for r in _rendered(items)]
+    return f"#!/bin/sh\n# {title}: written by rxtune export\nset -e\n" + "\n".join(commands) + "\n"
 
 
 def export_tuned(items: list[Assignment], title: str) -> str:
@@ -106,23 +109,15 @@ def export_tuned(items: list[Assignment], title: str) -> str:
     what tuned cannot express (per-NAPI netlink settings) is left as a comment."""
     sections: dict[str, list[str]] = defaultdict(list)
     net: dict[str, dict[str, list[str]]] = defaultdict(lambda: defaultdict(list))
-    for item in items:
-        kind, knob = item.knob.backend.kind, item.knob
-        command = knob.command(item.value, item.target)
-        if kind == "sysctl":
-            sections["sysctl"].append(
-                f"{knob.name}={int(item.value) if isinstance(item.value, bool) else item.value}"
-            )
-        elif kind == "sysfs":
-            path, value = command.split(" > ")[1], command.split(" > ")[0].removeprefix("echo ")
-            sections["sysfs"].append(f"{path}={value}")
-        elif kind == "ethtool-nl":
-            # "ethtool -C eth0 rx-usecs 8" -> tuned's [net] coalesce=rx-usecs 8
-            flag, dev, setting = command.split(" ", 3)[1:]
-            option = {"-C": "coalesce", "-K": "features", "-G": "ring", "-L": "channels"}[flag]
-            net[dev][option].append(setting)
+    for rendered in _rendered(items):
+        if rendered.tuned is None:
+            sections["# not expressible in tuned"].append(f"# {rendered.shell}")
+            continue
+        section, key, value = rendered.tuned
+        if section.startswith("net "):
+            net[section.removeprefix("net ")][key].append(value)
         else:
-            sections["# not expressible in tuned"].append(f"# {command}")
+            sections[section].append(f"{key}={value}")
     out = [f"# {title}: written by rxtune export", "[main]", f"summary={title}", ""]
     for name, lines in sections.items():
         out += ([f"[{name}]"] if not name.startswith("#") else [f"{name}:"]) + lines + [""]

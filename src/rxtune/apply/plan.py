@@ -28,12 +28,7 @@ class Change:
     previous: Any
     status: str  # "change", "unchanged" or "unsupported"
     reason: str = ""
-
-    @property
-    def command(self) -> str:
-        a = self.assignment
-        prefix = f"ip netns exec {a.netns} " if a.netns else ""
-        return prefix + a.knob.command(a.value, a.target)
+    command: str = ""  # the same write as a shell command, rendered where the knob lives
 
 
 def _devices_in(netns: str | None) -> list[str]:
@@ -115,14 +110,14 @@ def plan(items: list[Assignment]) -> list[Change]:
     changes = []
     for item in items:
 
-        def read(item: Assignment = item) -> Any:
+        def read(item: Assignment = item) -> tuple[Any, str]:
             with ReadContext(Host()) as ctx:
                 value = item.knob.read(ctx, item.target)
                 item.knob.backend.check_writable(ctx, item.knob, item.target)
-                return value
+                return value, item.knob.command(item.value, item.target, ctx)
 
         try:
-            previous = Host(netns=item.netns).call(read)
+            previous, command = Host(netns=item.netns).call(read)
         except Unsupported as error:
             changes.append(Change(item, None, "unsupported", error.reason))
             continue
@@ -132,5 +127,8 @@ def plan(items: list[Assignment]) -> list[Change]:
             changes.append(Change(item, None, "unsupported", str(error)))
             continue
         unchanged = same(item.knob, previous, item.value)
-        changes.append(Change(item, previous, "unchanged" if unchanged else "change"))
+        prefix = f"ip netns exec {item.netns} " if item.netns else ""
+        changes.append(
+            Change(item, previous, "unchanged" if unchanged else "change", command=prefix + command)
+        )
     return changes

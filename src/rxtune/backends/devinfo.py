@@ -9,8 +9,8 @@ import socket
 import struct
 from typing import Any
 
-from ..errors import Unsupported
-from ..knobs.model import Knob, Target
+from ..errors import InvalidValue, Unsupported
+from ..knobs.model import Knob, Rendered, Target
 from .context import ReadContext
 
 SIOCETHTOOL = 0x8946
@@ -40,6 +40,9 @@ class DriverInfo:
 
     def check_writable(self, ctx: ReadContext, knob: Knob, target: Target) -> None:
         """Writes go over netlink or ioctl: the kernel answers for itself."""
+
+    def render(self, knob: Knob, target: Target, value: Any, ctx: ReadContext | None) -> Rendered:
+        raise InvalidValue(f"{knob.name} is read-only")
 
     def read(self, ctx: ReadContext, knob: Knob, target: Target) -> Any:
         info = ctx.cached(("drvinfo", target.dev), lambda: driver_info(str(target.dev)))

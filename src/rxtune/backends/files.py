@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import NotPermitted, RxtuneError, Unsupported
-from ..knobs.model import Knob, Scope, Target
+from ..knobs.model import Knob, Rendered, Scope, Target
 from .context import ReadContext
 from .netlink_knobs import QueueAttr
 
@@ -63,6 +63,10 @@ def _render(value: Any) -> str:
     return str(int(value)) if isinstance(value, bool) else str(value)
 
 
+def _echo(path: str, value: Any) -> Rendered:
+    return Rendered(f"echo {_render(value)} > {path}", ("sysfs", path, _render(value)))
+
+
 class Sysctl:
     kind = "sysctl"
 
@@ -81,6 +85,10 @@ class Sysctl:
     def check_writable(self, ctx: ReadContext, knob: Knob, target: Target) -> None:
         _check_writable(self.path(ctx, knob))
 
+    def render(self, knob: Knob, target: Target, value: Any, ctx: ReadContext | None) -> Rendered:
+        text = _render(value)
+        return Rendered(f"sysctl -w {knob.name}={text}", ("sysctl", knob.name, text))
+
 
 class DeviceFile:
     """/sys/class/net/{dev}/{where}; {queue} in `where` for per-queue files."""
@@ -98,6 +106,9 @@ class DeviceFile:
 
     def check_writable(self, ctx: ReadContext, knob: Knob, target: Target) -> None:
         _check_writable(self.path(ctx, knob, target))
+
+    def render(self, knob: Knob, target: Target, value: Any, ctx: ReadContext | None) -> Rendered:
+        return _echo(f"/sys/class/net/{target.dev}/{knob.where.format(queue=target.queue)}", value)
 
 
 class IrqAffinity:
@@ -122,3 +133,11 @@ class IrqAffinity:
 
     def check_writable(self, ctx: ReadContext, knob: Knob, target: Target) -> None:
         _check_writable(ctx.host.proc / "irq" / str(self._irq(ctx, target)) / knob.where)
+
+    def render(self, knob: Knob, target: Target, value: Any, ctx: ReadContext | None) -> Rendered:
+        if ctx is None:
+            raise Unsupported(
+                f"{knob.name}: the IRQ of {target.describe()} is known only on "
+                "the host, and changes at reboot"
+            )
+        return Rendered(f"echo {value} > /proc/irq/{self._irq(ctx, target)}/{knob.where}")

@@ -2,12 +2,28 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from ..errors import InvalidValue, Unsupported
-from ..knobs.model import Knob, Target
+from ..knobs.model import Knob, Rendered, Target
 from .context import ReadContext
 from .netlink import ethtool, netdev
+
+# group -> (the `ethtool` flag that sets it, the option of tuned's [net] plugin)
+_ETHTOOL_GROUPS = {
+    "coalesce": ("-C", "coalesce"),
+    "rings": ("-G", "ring"),
+    "channels": ("-L", "channels"),
+}
+
+
+def _on_off(value: Any) -> str:
+    return ("on" if value else "off") if isinstance(value, bool) else str(value)
+
+
+def read_only(knob: Knob) -> InvalidValue:
+    return InvalidValue(f"{knob.name} is read-only", "a knob that `rxtune show` marks writable")
 
 
 class EthtoolGroup:
@@ -38,6 +54,14 @@ class EthtoolGroup:
         ethtool.set_values(ctx.netlink("ethtool"), group, str(target.dev), {attr: int(value)})
         ctx.forget("ethtool", group, target.dev)
 
+    def render(self, knob: Knob, target: Target, value: Any, ctx: ReadContext | None) -> Rendered:
+        group, attr = self._split(knob)
+        flag, option = _ETHTOOL_GROUPS[group]
+        setting = f"{knob.cli or attr} {_on_off(value)}"
+        return Rendered(
+            f"ethtool {flag} {target.dev} {setting}", (f"net {target.dev}", option, setting)
+        )
+
 
 class EthtoolFeature:
     """A netdev feature by its kernel name (`rx-gro`, `rx-udp-gro-forwarding`, ...)."""
@@ -58,6 +82,12 @@ class EthtoolFeature:
         if knob.where not in features:
             raise Unsupported(f"this kernel has no feature {knob.where}")
         return features[knob.where]["active"]
+
+    def render(self, knob: Knob, target: Target, value: Any, ctx: ReadContext | None) -> Rendered:
+        setting = f"{knob.cli or knob.where} {_on_off(value)}"
+        return Rendered(
+            f"ethtool -K {target.dev} {setting}", (f"net {target.dev}", "features", setting)
+        )
 
     def write(self, ctx: ReadContext, knob: Knob, target: Target, value: Any) -> None:
         feature = self._features(ctx, target).get(knob.where)
@@ -108,6 +138,10 @@ class NapiAttr:
         netdev.napi_set(ctx.netlink("netdev"), int(target.napi or 0), **{knob.where: int(value)})
         ctx.forget("napi")
 
+    def render(self, knob: Knob, target: Target, value: Any, ctx: ReadContext | None) -> Rendered:
+        request = json.dumps({"id": target.napi, knob.where: int(value)})
+        return Rendered(f"ynl --family netdev --do napi-set --json '{request}'")
+
 
 class QueueAttr:
     """What queue-get and napi-get say of an RX queue: its NAPI id and that NAPI's IRQ.
@@ -130,6 +164,9 @@ class QueueAttr:
         if len(instances) == 1:
             return instances[0]["id"]
         return 0
+
+    def render(self, knob: Knob, target: Target, value: Any, ctx: ReadContext | None) -> Rendered:
+        raise read_only(knob)
 
     def read(self, ctx: ReadContext, knob: Knob, target: Target) -> Any:
         return self._napi_id(ctx, target) if knob.where == "napi-id" else self.irq(ctx, target)

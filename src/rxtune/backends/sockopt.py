@@ -8,7 +8,7 @@ import socket
 from typing import Any
 
 from ..errors import NotPermitted, NotReadable, Unsupported
-from ..knobs.model import Knob, Target
+from ..knobs.model import Knob, Rendered, Target
 from .context import ReadContext
 
 SO_BUSY_POLL = 46
@@ -39,6 +39,12 @@ def probe_set(option: int, value: int) -> None:
 
 class SocketOption:
     kind = "sockopt"
+
+    def render(self, knob: Knob, target: Target, value: Any, ctx: ReadContext | None) -> Rendered:
+        """A socket option is set by the program: its line of C."""
+        return Rendered(
+            f"setsockopt(fd, SOL_SOCKET, {knob.where}, &(int){{{int(value)}}}, sizeof(int))"
+        )
 
     def check_writable(self, ctx: ReadContext, knob: Knob, target: Target) -> None:
         """Writes go over netlink or ioctl: the kernel answers for itself."""

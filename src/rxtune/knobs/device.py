@@ -19,7 +19,6 @@ SYSFS = (
         (5, 8),
         _FILE,
         "napi_defer_hard_irqs",
-        "echo {value} > /sys/class/net/{dev}/napi_defer_hard_irqs",
         "empty NAPI polls before the device IRQ is re-enabled (with gro_flush_timeout)",
         valid=U32,
         group="sysfs",
@@ -32,7 +31,6 @@ SYSFS = (
         (3, 19),
         _FILE,
         "gro_flush_timeout",
-        "echo {value} > /sys/class/net/{dev}/gro_flush_timeout",
         "timer that replaces the IRQ while NAPI defers; also delays GRO flushes",
         valid=U32,
         group="sysfs",
@@ -45,14 +43,13 @@ SYSFS = (
         (5, 12),
         _FILE,
         "threaded",
-        "echo {value} > /sys/class/net/{dev}/threaded",
         "run this device's NAPI polls in kernel threads napi/DEV-ID instead of softirq",
         valid=BOOLEAN,
         group="sysfs",
     ),
 )
 
-# kernel feature names; `ethtool -K` takes the names in the shell column
+# kernel feature names, and the names `ethtool -K` takes
 _FEATURES = (
     ("rx-gro", "gro", (2, 6), "generic receive offload; on veth it also turns NAPI on"),
     (
@@ -78,10 +75,10 @@ FEATURES = tuple(
         since,
         _FEATURE,
         name,
-        f"ethtool -K {{dev}} {alias} {{value}}",
         doc,
         valid=BOOLEAN,
         group="feature",
+        cli=alias,
     )
     for name, alias, since, doc in _FEATURES
 )
@@ -106,7 +103,7 @@ def _ethtool_cli_name(name: str) -> str:
 
 
 def _group_knobs(
-    group: str, attrs: dict[int, tuple[str, str]], shell_flag: str, since: tuple[int, int]
+    group: str, attrs: dict[int, tuple[str, str]], since: tuple[int, int]
 ) -> tuple[Knob, ...]:
     knobs = []
     for name, kind in attrs.values():
@@ -128,19 +125,19 @@ def _group_knobs(
                 since,
                 _GROUP,
                 f"{group}:{name}",
-                f"ethtool {shell_flag} {{dev}} {_ethtool_cli_name(name)} {{value}}",
                 _COALESCE_DOC.get(name, f"{group}: {name}"),
                 valid=None if read_only else (BOOLEAN if kind == "u8" else U32),
                 default_note="set by the driver",
                 group=group,
+                cli=_ethtool_cli_name(name),
             )
         )
     return tuple(knobs)
 
 
-COALESCE = _group_knobs("coalesce", COALESCE_ATTRS, "-C", (5, 6))
-RINGS = _group_knobs("rings", RINGS_ATTRS, "-G", (5, 6))
-CHANNELS = _group_knobs("channels", CHANNELS_ATTRS, "-L", (5, 6))
+COALESCE = _group_knobs("coalesce", COALESCE_ATTRS, (5, 6))
+RINGS = _group_knobs("rings", RINGS_ATTRS, (5, 6))
+CHANNELS = _group_knobs("channels", CHANNELS_ATTRS, (5, 6))
 
 DRIVER = tuple(
     Knob(
@@ -151,7 +148,6 @@ DRIVER = tuple(
         (2, 6),
         _DRIVER,
         field,
-        "ethtool -i {dev}",
         f"the device's driver {field}",
         valid=None,
         group="driver",

@@ -39,10 +39,24 @@ class Target:
         return " ".join(p for p in parts if p)
 
 
+@dataclass(frozen=True)
+class Rendered:
+    """A write as other tools spell it: the equivalent shell command, and the line of a
+    tuned profile as (section, key, value), or None where tuned cannot express it."""
+
+    shell: str
+    tuned: tuple[str, str, str] | None = None
+
+
 class Backend(Protocol):
-    """How a value is read and written. Raises Unsupported / NotPermitted with a reason."""
+    """How a value is read and written, and how other tools would write it. Raises
+    Unsupported / NotPermitted with a reason."""
 
     kind: str
+
+    def render(
+        self, knob: Knob, target: Target, value: Any, ctx: ReadContext | None
+    ) -> Rendered: ...
 
     def read(self, ctx: ReadContext, knob: Knob, target: Target) -> Any: ...
 
@@ -149,11 +163,11 @@ class Knob:
     since: tuple[int, int]  # first kernel version, for the message when missing
     backend: Backend
     where: str  # the path or attribute the backend addresses
-    shell: str  # the equivalent command: {dev} {queue} {napi} {value}
     doc: str  # one line: what it does to the receive path
     valid: Range | Boolean | CpuList | Hexmask | None = U32  # None: read-only
     default_note: str = ""  # where the default depends on something
     group: str = ""  # display group within a scope (sysfs, coalesce, ...)
+    cli: str = ""  # the name ethtool's command line uses, where it differs from `where`
     extra: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
 
     @property
@@ -171,10 +185,15 @@ class Knob:
     def write(self, ctx: ReadContext, value: Any, target: Target = Target()) -> None:
         self.backend.write(ctx, self, target, self.check(value))
 
-    def command(self, value: Any, target: Target = Target()) -> str:
-        if isinstance(value, bool):  # ethtool says on/off; files and sysctls take 1/0
-            value = ("on" if value else "off") if self.shell.startswith("ethtool") else int(value)
-        return self.shell.format(dev=target.dev, queue=target.queue, napi=target.napi, value=value)
+    def render(
+        self, value: Any, target: Target = Target(), ctx: ReadContext | None = None
+    ) -> Rendered:
+        """How other tools write this value; `ctx` where the backend must look something up
+        (the IRQ of a queue), Unsupported where it cannot without one."""
+        return self.backend.render(self, target, self.check(value), ctx)
+
+    def command(self, value: Any, target: Target = Target(), ctx: ReadContext | None = None) -> str:
+        return self.render(value, target, ctx).shell
 
     def display(self, value: Any) -> str:
         if isinstance(value, bool):

@@ -17,9 +17,6 @@ def _napi(
     valid: Range | None = U32,
     absent: str = "",
 ) -> Knob:
-    shell = (
-        f'ynl --family netdev --do napi-set --json \'{{{{"id": {{napi}}, "{name}": {{value}}}}}}\''
-    )
     return Knob(
         name,
         Scope.NAPI,
@@ -28,7 +25,6 @@ def _napi(
         since,
         _NAPI,
         name,
-        shell,
         doc,
         valid=valid,
         group="napi",

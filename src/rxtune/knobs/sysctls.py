@@ -54,7 +54,6 @@ def _sysctl(
         since=since,
         backend=_SYSCTL,
         where=name,
-        shell=f"sysctl -w {name}={{value}}",
         doc=doc,
         valid=valid,
         default_note=default_note,
