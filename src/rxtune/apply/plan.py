@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..backends.context import ReadContext
-from ..backends.netlink_knobs import napi_list
+from ..backends.netlink_knobs import napi_ids_in
 from ..changes.writer import same
 from ..errors import InvalidValue, NotPermitted, RxtuneError, Unsupported
 from ..host import Host
@@ -70,13 +70,9 @@ def _resolve(
             for q in ([queue] if queue is not None else Host(netns=netns).call(queues, d))
         ]
 
-    def napi_ids(dev: str) -> list[int]:
-        with ReadContext(Host()) as ctx:
-            return [n["id"] for n in napi_list(ctx, dev)]
-
     targets: list[Target] = []
     for dev in devices:
-        ids = Host(netns=netns).call(napi_ids, dev)
+        ids = napi_ids_in(netns, dev)
         if napi is not None:
             if napi not in ids:
                 raise InvalidValue(f"{dev} has no NAPI {napi}", [str(i) for i in ids] or ["none"])

@@ -6,6 +6,7 @@ import json
 from typing import Any
 
 from ..errors import InvalidValue, Unsupported
+from ..host import Host
 from ..knobs.model import Knob, Rendered, Target
 from .context import ReadContext
 from .netlink import ethtool, netdev
@@ -104,6 +105,20 @@ def napi_list(ctx: ReadContext, dev: str | None = None) -> list[dict]:
         return instances
     ifindex = ifindex_of(ctx, dev)
     return [n for n in instances if n.get("ifindex") == ifindex]
+
+
+def napi_ids(ctx: ReadContext, dev: str) -> list[int]:
+    return [n["id"] for n in napi_list(ctx, dev)]
+
+
+def napi_ids_in(netns: str | None, dev: str) -> list[int]:
+    """The NAPI ids of a device, read inside its network namespace."""
+
+    def read() -> list[int]:
+        with ReadContext(Host()) as ctx:
+            return napi_ids(ctx, dev)
+
+    return Host(netns=netns).call(read)
 
 
 def ifindex_of(ctx: ReadContext, dev: str) -> int:

@@ -16,7 +16,7 @@ from ..backends import sockopt
 from ..backends.context import ReadContext
 from ..backends.netlink import ethtool
 from ..backends.netlink.genl import accepted_attributes
-from ..backends.netlink_knobs import napi_list
+from ..backends.netlink_knobs import napi_ids
 from ..errors import NotPermitted, RxtuneError, Unsupported
 
 # include/uapi/linux/eventpoll.h (6.9): _IOW(0x8A, 0x01, struct epoll_params), _IOR(.., 0x02, ..)
@@ -115,7 +115,7 @@ def _napi_set_attr(ctx: ReadContext, attr: int | None, what: str) -> Callable[[]
 
 def _device_probes(ctx: ReadContext, dev: str) -> dict[str, Callable[[], str]]:
     def napi() -> str:
-        ids = [n["id"] for n in napi_list(ctx, dev)]
+        ids = napi_ids(ctx, dev)
         if not ids:
             raise Unsupported(f"{dev} lists no NAPI instance now (veth: turn GRO on or attach XDP)")
         return f"NAPI ids {', '.join(map(str, ids))}: busy polling can reach this device"

@@ -15,7 +15,7 @@ from typing import Any
 from pyroute2 import IPRoute
 
 from ..backends.context import ReadContext
-from ..backends.netlink_knobs import napi_list
+from ..backends.netlink_knobs import napi_ids, napi_ids_in
 from ..changes.lock import check_wait, host_lock
 from ..changes.recover import recover
 from ..changes.transient import TransientChanges
@@ -118,14 +118,6 @@ class Sides:
     testbed: str | None
 
 
-def _napi_ids(netns: str | None, dev: str) -> list[int]:
-    def ids() -> list[int]:
-        with ReadContext(Host()) as ctx:
-            return [n["id"] for n in napi_list(ctx, dev)]
-
-    return call_in_netns(netns, ids)
-
-
 def _apply(
     changes: TransientChanges,
     sides: Sides,
@@ -139,7 +131,7 @@ def _apply(
         for name, value in sysfs.items():
             changes.set(get(name, Scope.DEVICE), value, Target(dev=dev), netns)
         if napi:
-            ids = _napi_ids(netns, dev)
+            ids = napi_ids_in(netns, dev)
             if not ids:
                 raise Unsupported(f"{dev} has no NAPI instance to apply {', '.join(napi)} to")
             for napi_id in ids:
@@ -159,7 +151,7 @@ def _snapshot(sides: Sides) -> dict[str, Any]:
                         values[knob.name] = knob.read(ctx, Target(dev=dev))
                     except RxtuneError:
                         pass
-            values["napi_ids"] = [n["id"] for n in napi_list(ctx, dev)]
+            values["napi_ids"] = napi_ids(ctx, dev)
             return values
 
     snapshot: dict[str, Any] = {}

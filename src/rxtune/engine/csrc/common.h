@@ -31,11 +31,22 @@ struct rxt_payload {
 #define RXT_SEQ_WARMUP (1ULL << 62) /* echoed, never recorded */
 #define RXT_MIN_MESSAGE ((int)sizeof(struct rxt_payload))
 
+/* How often a waiting loop wakes to look at its deadline, and how many spins a spinning
+ * loop makes between two looks at the clock (a power of two, minus one). */
+#define RXT_SLICE_MS 100
+#define RXT_SLICE_NS (RXT_SLICE_MS * 1000000LL)
+#define RXT_SPIN_CHECK_MASK 0x3ffu
+
+static inline int64_t rxt_ns(const struct timespec *ts)
+{
+    return (int64_t)ts->tv_sec * 1000000000LL + ts->tv_nsec;
+}
+
 static inline int64_t rxt_now(clockid_t clock)
 {
     struct timespec ts;
     clock_gettime(clock, &ts);
-    return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+    return rxt_ns(&ts);
 }
 
 /* How a loop waits for the next packet. The socket options that make the kernel busy poll

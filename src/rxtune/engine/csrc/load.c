@@ -1,6 +1,7 @@
 #include "load.h"
 
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 #include <arpa/inet.h>
 #include <netinet/ip.h>
@@ -9,16 +10,17 @@
 
 #define MAX_BATCH 256
 #define LATE_NS 10000
-#define SLICE_MS 100
+#define BUF_SIZE 2048
+#define CONTROL_SIZE 128
 
-int rxt_send_load(const int *fds, int nfds, size_t message_size, uint64_t rate_pps,
-                  int64_t duration_ns, int batch, struct rxt_send_stats *out)
+static int send_load(const int *fds, int nfds, size_t message_size, uint64_t rate_pps,
+                     int64_t duration_ns, int batch, struct rxt_send_stats *out,
+                     char (*bufs)[BUF_SIZE])
 {
-    static char bufs[MAX_BATCH][2048];
     struct mmsghdr msgs[MAX_BATCH];
     struct iovec iovs[MAX_BATCH];
     if (batch < 1 || batch > MAX_BATCH || message_size < sizeof(struct rxt_load_payload) ||
-        message_size > sizeof(bufs[0]) || nfds < 1)
+        message_size > BUF_SIZE || nfds < 1)
         return -EINVAL;
     memset(out, 0, sizeof(*out));
     memset(msgs, 0, sizeof(msgs));
@@ -134,7 +136,7 @@ static int64_t scan_cmsgs(struct msghdr *msg, struct rxt_rx_stats *st)
         if (c->cmsg_type == SO_TIMESTAMPNS) {
             struct timespec ts;
             memcpy(&ts, CMSG_DATA(c), sizeof(ts));
-            stamp = (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+            stamp = rxt_ns(&ts);
         } else if (c->cmsg_type == SO_RXQ_OVFL) {
             uint32_t dropped;
             memcpy(&dropped, CMSG_DATA(c), sizeof(dropped));
@@ -145,11 +147,10 @@ static int64_t scan_cmsgs(struct msghdr *msg, struct rxt_rx_stats *st)
     return stamp;
 }
 
-int rxt_rx_socket(int fd, int epfd, enum rxt_wait wait, int batch, int64_t deadline_ns,
-                  struct rxt_rx_record *rec, struct rxt_rx_stats *st)
+static int rx_socket(int fd, int epfd, enum rxt_wait wait, int batch, int64_t deadline_ns,
+                     struct rxt_rx_record *rec, struct rxt_rx_stats *st,
+                     char (*bufs)[BUF_SIZE], char (*controls)[CONTROL_SIZE])
 {
-    static char bufs[MAX_BATCH][2048];
-    static char controls[MAX_BATCH][128];
     struct mmsghdr msgs[MAX_BATCH];
     struct iovec iovs[MAX_BATCH];
     if (batch < 1 || batch > MAX_BATCH)
@@ -158,10 +159,10 @@ int rxt_rx_socket(int fd, int epfd, enum rxt_wait wait, int batch, int64_t deadl
     unsigned spins = 0;
     int flags = wait == RXT_WAIT_BLOCK ? MSG_WAITFORONE : MSG_DONTWAIT;
     for (;;) {
-        if ((wait != RXT_WAIT_SPIN || (++spins & 0x3ff) == 0) &&
+        if ((wait != RXT_WAIT_SPIN || (++spins & RXT_SPIN_CHECK_MASK) == 0) &&
             rxt_now(CLOCK_MONOTONIC) > deadline_ns)
             return 0;
-        int ready = rxt_wait_readable(fd, epfd, wait, SLICE_MS);
+        int ready = rxt_wait_readable(fd, epfd, wait, RXT_SLICE_MS);
         if (ready < 0 && errno != EINTR)
             return -errno;
         if (ready <= 0)
@@ -196,4 +197,30 @@ int rxt_rx_socket(int fd, int epfd, enum rxt_wait wait, int batch, int64_t deadl
             rxt_record_packet(rec, st, bufs[i], msgs[i].msg_len, app, stamp);
         }
     }
+}
+
+/* Buffers per call, not static: loops run without the GIL, so two threads of one process
+ * may receive at once. */
+int rxt_send_load(const int *fds, int nfds, size_t message_size, uint64_t rate_pps,
+                  int64_t duration_ns, int batch, struct rxt_send_stats *out)
+{
+    char (*bufs)[BUF_SIZE] = malloc(MAX_BATCH * sizeof(*bufs));
+    if (!bufs)
+        return -ENOMEM;
+    int rc = send_load(fds, nfds, message_size, rate_pps, duration_ns, batch, out, bufs);
+    free(bufs);
+    return rc;
+}
+
+int rxt_rx_socket(int fd, int epfd, enum rxt_wait wait, int batch, int64_t deadline_ns,
+                  struct rxt_rx_record *rec, struct rxt_rx_stats *st)
+{
+    char (*bufs)[BUF_SIZE] = malloc(MAX_BATCH * sizeof(*bufs));
+    char (*controls)[CONTROL_SIZE] = malloc(MAX_BATCH * sizeof(*controls));
+    int rc = bufs && controls ? rx_socket(fd, epfd, wait, batch, deadline_ns, rec, st, bufs,
+                                          controls)
+                              : -ENOMEM;
+    free(bufs);
+    free(controls);
+    return rc;
 }

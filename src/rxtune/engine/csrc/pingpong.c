@@ -7,7 +7,6 @@
 #include <string.h>
 #include <linux/errqueue.h>
 
-#define POLL_SLICE_MS 100 /* how often a waiting loop looks at its deadline */
 
 struct rxt_rx {
     struct msghdr msg;
@@ -36,7 +35,7 @@ static int64_t rx_kernel_stamp(struct msghdr *msg)
         if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SO_TIMESTAMPNS) {
             struct timespec ts;
             memcpy(&ts, CMSG_DATA(c), sizeof(ts));
-            return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+            return rxt_ns(&ts);
         }
     }
     return -1;
@@ -50,7 +49,7 @@ static ssize_t rx_one(int fd, int epfd, enum rxt_wait wait, struct rxt_rx *rx, c
     unsigned spins = 0;
     for (;;) {
         rx_prepare(rx, buf, len);
-        int ready = rxt_wait_readable(fd, epfd, wait, POLL_SLICE_MS);
+        int ready = rxt_wait_readable(fd, epfd, wait, RXT_SLICE_MS);
         if (ready < 0 && errno != EINTR)
             return -errno;
         if (ready <= 0) {
@@ -64,7 +63,7 @@ static ssize_t rx_one(int fd, int epfd, enum rxt_wait wait, struct rxt_rx *rx, c
         if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
             return -errno;
         /* spin: retry at once; blocking: SO_RCVTIMEO expired; poll/epoll: spurious */
-        if (wait != RXT_WAIT_SPIN || (++spins & 0x3ff) == 0) {
+        if (wait != RXT_WAIT_SPIN || (++spins & RXT_SPIN_CHECK_MASK) == 0) {
             if (rxt_now(CLOCK_MONOTONIC) > deadline)
                 return 0;
         }

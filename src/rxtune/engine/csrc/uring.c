@@ -23,7 +23,6 @@ struct rxt_io_uring_napi {
 };
 
 #define BUFFER_GROUP 7
-#define WAIT_SLICE_NS 100000000LL
 
 struct ring {
     int fd;
@@ -123,7 +122,7 @@ static void cancel_recv(struct ring *r)
     sqe->addr = RECV_TAG;
     sqe->user_data = CANCEL_TAG;
     int recv_done = 0, cancel_done = 0;
-    int64_t give_up = rxt_now(CLOCK_MONOTONIC) + WAIT_SLICE_NS;
+    int64_t give_up = rxt_now(CLOCK_MONOTONIC) + RXT_SLICE_NS;
     unsigned to_submit = 1;
     while (!(recv_done && cancel_done) && rxt_now(CLOCK_MONOTONIC) < give_up) {
         struct __kernel_timespec ts = {.tv_nsec = 10000000};
@@ -193,7 +192,7 @@ int rxt_rx_uring(int fd, unsigned entries, unsigned buffers, size_t buffer_size,
         int64_t now = rxt_now(CLOCK_MONOTONIC);
         if (now > deadline_ns)
             break;
-        int64_t slice = deadline_ns - now < WAIT_SLICE_NS ? deadline_ns - now : WAIT_SLICE_NS;
+        int64_t slice = deadline_ns - now < RXT_SLICE_NS ? deadline_ns - now : RXT_SLICE_NS;
         struct __kernel_timespec ts = {.tv_sec = slice / 1000000000LL, .tv_nsec = slice % 1000000000LL};
         struct io_uring_getevents_arg arg = {.ts = (uint64_t)(uintptr_t)&ts};
         long entered = syscall(__NR_io_uring_enter, r.fd, to_submit, 1,

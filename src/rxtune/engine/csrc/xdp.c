@@ -118,11 +118,6 @@ void rxt_xsk_close(struct rxt_xsk *xsk)
     free(xsk);
 }
 
-int rxt_xsk_fd(const struct rxt_xsk *xsk)
-{
-    return xsk->fd;
-}
-
 int rxt_xsk_open(int ifindex, unsigned queue, int map_fd, unsigned frames, struct rxt_xsk **out)
 {
     int rc;
@@ -201,7 +196,7 @@ int rxt_rx_xdp(struct rxt_xsk *xsk, int poll_mode, int64_t deadline_ns,
         uint32_t prod = __atomic_load_n(xsk->rx.producer, __ATOMIC_ACQUIRE);
         uint32_t cons = *xsk->rx.consumer;
         if (prod == cons) {
-            if ((++spins & 0x3ff) == 0 || poll_mode) {
+            if ((++spins & RXT_SPIN_CHECK_MASK) == 0 || poll_mode) {
                 if (rxt_now(CLOCK_MONOTONIC) > deadline_ns)
                     break;
             }

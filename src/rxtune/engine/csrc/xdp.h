@@ -11,7 +11,6 @@ int rxt_xdp_prog_load(int *prog_fd, int *map_fd, char *log, size_t log_size);
 /* Create the socket, bind it to ifindex/queue (copy mode, need-wakeup on) and enter it in
  * the map. *out is freed by rxt_xsk_close. */
 int rxt_xsk_open(int ifindex, unsigned queue, int map_fd, unsigned frames, struct rxt_xsk **out);
-int rxt_xsk_fd(const struct rxt_xsk *xsk);
 /* poll_mode 0: spin on the RX ring; 1: sleep in poll() until it has packets. */
 int rxt_rx_xdp(struct rxt_xsk *xsk, int poll_mode, int64_t deadline_ns,
                struct rxt_rx_record *rec, struct rxt_rx_stats *st);
