@@ -12,7 +12,8 @@ import os
 import pickle
 import select
 import signal
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -44,6 +45,21 @@ def _check(result: int, what: str) -> None:
 def check_netns_name(name: str) -> None:
     if not name or "/" in name or name in (".", "..") or "\0" in name:
         raise InvalidValue(f"network namespace name {name!r}", "a name `ip netns list` shows")
+
+
+_STOP_SIGNALS = {signal.SIGINT, signal.SIGTERM, signal.SIGHUP}
+
+
+@contextmanager
+def signals_deferred() -> Iterator[None]:
+    """Hold Ctrl-C, SIGTERM and SIGHUP back while a process forks: a KeyboardInterrupt raised
+    inside fork's own handlers (logging's at-fork lock release) is swallowed by Python, and
+    the run would go on as if never interrupted. Delivered as soon as the block ends."""
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, _STOP_SIGNALS)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
 
 def enter_netns(name: str) -> None:
@@ -78,7 +94,8 @@ class Worker:
     ):
         result_r, result_w = os.pipe()
         ready_r, ready_w = os.pipe()
-        self.pid = os.fork()
+        with signals_deferred():
+            self.pid = os.fork()
         if self.pid == 0:  # child: never returns
             os.close(result_r)
             os.close(ready_r)

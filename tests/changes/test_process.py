@@ -81,3 +81,28 @@ def test_worker_children_die_the_default_way_on_sigterm():
     finally:
         signal.signal(signal.SIGTERM, previous)
         signal.signal(signal.SIGHUP, signal.SIG_DFL)
+
+
+def test_a_stop_signal_during_a_fork_is_held_and_then_delivered():
+    """Python swallows a KeyboardInterrupt raised inside fork's own handlers; rxtune holds
+    the stop signals while it forks, so the interrupt comes right after, where it unwinds."""
+    from rxtune.host import signals_deferred
+
+    script = textwrap.dedent("""
+        import os, signal
+        from rxtune.changes.process import unwind_on_termination
+        from rxtune.host import signals_deferred
+        unwind_on_termination()
+        try:
+            with signals_deferred():
+                os.kill(os.getpid(), signal.SIGTERM)
+                print("held")
+            print("not reached")
+        except KeyboardInterrupt:
+            print("interrupted")
+    """)
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    assert out.stdout.split() == ["held", "interrupted"], out.stderr
+    with signals_deferred():  # and the mask is as it was after the block
+        pass
+    assert signal.SIGTERM not in signal.pthread_sigmask(signal.SIG_BLOCK, [])

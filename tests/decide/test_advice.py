@@ -57,6 +57,14 @@ def test_sysctl_strategies_come_with_host_commands():
     advice = advise(result(RUNS[0], busy_read), "latency")
     assert "sysctl -w net.core.busy_read=50" in advice.commands
     assert any(c.startswith("rxtune set busy_read=50") for c in advice.commands)
+    # the settings go to apply as they are: a dry run plans exactly them
+    from rxtune.apply import tune
+
+    planned = tune.run(tune.Request(advice.settings, dry_run=True)).plan
+    assert [(c.assignment.knob.name, c.assignment.value) for c in planned] == [
+        ("net.core.busy_read", 50)
+    ]
+    assert advice.as_dict()["settings"] == {"net.core.busy_read": 50}
 
 
 def test_no_napi_is_warned_about_and_rows_with_losses_are_not_chosen():

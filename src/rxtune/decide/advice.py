@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import InvalidValue
+from ..knobs.model import Knob
 from ..measure.notes import GRO_FORWARDING, NO_NAPI
 from ..strategies import BY_NAME, build
 from . import snippets
@@ -28,6 +29,8 @@ class Advice:
     reasons: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     commands: list[str] = field(default_factory=list)
+    # what `rxtune.tune(values=...)` / apply.tune.Request take as they are
+    settings: list[tuple[Knob, Any]] = field(default_factory=list)
     code: str = ""
     python: str = ""
 
@@ -41,6 +44,7 @@ class Advice:
             "reasons": self.reasons,
             "warnings": self.warnings,
             "commands": self.commands,
+            "settings": {knob.name: value for knob, value in self.settings},
             "code": self.code,
             "python": self.python,
         }
@@ -173,6 +177,7 @@ def advise(result: dict[str, Any], goal: str = "balanced", dev: str | None = Non
         best["params"].get("batch") or 32,
     )
     advice.commands = snippets.commands(strategy, dev)
+    advice.settings = snippets.settings(strategy)
     advice.code = strategy.code()
     advice.python = strategy.python()
     return advice

@@ -3,8 +3,19 @@ C and Python, is in the strategy table)."""
 
 from __future__ import annotations
 
+from typing import Any
+
+from ..knobs.model import Knob, Scope
 from ..knobs.registry import get
 from ..strategies import Strategy
+
+
+def settings(strategy: Strategy) -> list[tuple[Knob, Any]]:
+    """The host side as registry knobs and values, which `rxtune.apply` takes as they are
+    (host sysctls; NAPI settings, which need the device)."""
+    return [(get(name, Scope.HOST), value) for name, value in strategy.sysctls.items()] + [
+        (get(name, Scope.NAPI), value) for name, value in strategy.napi.items()
+    ]
 
 
 def commands(strategy: Strategy, dev: str | None) -> list[str]:

@@ -17,7 +17,7 @@ from pyroute2.netlink.exceptions import NetlinkError
 from ..backends.netlink import ethtool
 from ..changes.process import ProcessId
 from ..errors import InvalidValue, NotPermitted, RxtuneError
-from ..host import call_in_netns, is_root
+from ..host import call_in_netns, is_root, signals_deferred
 
 PREFIX = "rxtune-"
 _NAME = re.compile(rf"^{PREFIX}(\d+)(?:\.(\d+))?-")  # the start time: since rxtune 0.2
@@ -126,8 +126,9 @@ def create(config: Configuration) -> Testbed:
         cpus=_pin_cpus(),
     )
     try:
-        netns.create(tx_ns)
-        netns.create(rx_ns)
+        with signals_deferred():  # pyroute2 forks a helper for each
+            netns.create(tx_ns)
+            netns.create(rx_ns)
         with IPRoute(netns=tx_ns) as ipr:
             ipr.link("add", ifname="tx0", kind="veth", peer={"ifname": "rx0", "net_ns_fd": rx_ns})
         macs = {}
@@ -164,7 +165,8 @@ def destroy(bed: Testbed) -> None:
     """Remove both namespaces (the veth pair goes with them)."""
     for name in bed.namespaces:
         if name in netns.listnetns():
-            netns.remove(name)
+            with signals_deferred():
+                netns.remove(name)
 
 
 def owner(name: str) -> ProcessId | None:
