@@ -139,3 +139,29 @@ def run_rxtune(
 @pytest.fixture
 def cli() -> Callable[..., subprocess.CompletedProcess]:
     return run_rxtune
+
+
+def start_bench(
+    busy_read_us: int, seconds: float = 20, state: Path | None = None
+) -> subprocess.Popen:
+    """A bench that sets net.core.busy_read to `busy_read_us` while it runs: the host
+    change a test then interrupts, kills or races."""
+    env = {**os.environ, **({"RXTUNE_STATE_DIR": str(state)} if state else {})}
+    return subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "rxtune",
+            "bench",
+            "-s",
+            "busy_read",
+            "--busy-poll-us",
+            str(busy_read_us),
+            "-d",
+            str(seconds),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )

@@ -13,7 +13,7 @@ import pytest
 
 from rxtune.changes.lock import LOCK_PATH, host_lock
 
-from conftest import run_rxtune
+from conftest import run_rxtune, start_bench
 
 pytestmark = pytest.mark.root
 BUSY_READ = Path("/proc/sys/net/core/busy_read")
@@ -38,23 +38,7 @@ def hold_lock(seconds: float, state: Path) -> subprocess.Popen:
 def test_another_state_directory_is_refused_with_the_holder_named(tmp_path, wait_for):
     """The reported case: a bench in state-a, a set in state-b."""
     a, b = tmp_path / "state-a", tmp_path / "state-b"
-    bench = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "rxtune",
-            "bench",
-            "-s",
-            "busy_read",
-            "--busy-poll-us",
-            "51",
-            "-d",
-            "3",
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        env={**os.environ, "RXTUNE_STATE_DIR": str(a)},
-    )
+    bench = start_bench(51, seconds=3, state=a)
     try:
         assert wait_for(lambda: BUSY_READ.read_text().strip() == "51", 60)
         out = run_rxtune("set", "busy_read=60", env={**os.environ, "RXTUNE_STATE_DIR": str(b)})

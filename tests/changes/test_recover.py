@@ -16,7 +16,7 @@ from rxtune.changes.process import ProcessId
 from rxtune.changes.transient import TRANSIENT
 from rxtune.testbed import veth
 
-from conftest import run_rxtune
+from conftest import run_rxtune, start_bench
 
 pytestmark = pytest.mark.root
 BUSY_READ = Path("/proc/sys/net/core/busy_read")
@@ -28,22 +28,7 @@ def busy_read() -> int:
 
 
 def killed_bench(wait_for, us: int) -> int:
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "rxtune",
-            "bench",
-            "-s",
-            "busy_read",
-            "--busy-poll-us",
-            str(us),
-            "-d",
-            "20",
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    proc = start_bench(us)
     try:
         assert wait_for(lambda: busy_read() == us, 60)
     finally:
@@ -105,16 +90,14 @@ def _damage(how: str) -> None:
         path.write_bytes(raw[:60] + b"\xff\xfe" + raw[60:])
     elif how in ("null", "[]", ""):
         path.write_bytes(how.encode())
-    elif how == "garbled-value":
+    else:  # a record edited and checksummed again: only its values can tell
+        field, value = {
+            "garbled-value": ("previous", "fifty"),
+            "unknown-scope": ("scope", "galaxy"),
+        }[how]
         lines = raw.split(b"\n")
         record = json.loads(lines[-2])["record"]
-        record["previous"] = "fifty"
-        lines[-2] = _line("record", record).encode()
-        path.write_bytes(b"\n".join(lines))
-    elif how == "unknown-scope":
-        lines = raw.split(b"\n")
-        record = json.loads(lines[-2])["record"]
-        record["scope"] = "galaxy"
+        record[field] = value
         lines[-2] = _line("record", record).encode()
         path.write_bytes(b"\n".join(lines))
 

@@ -7,7 +7,6 @@ import json
 import os
 import signal
 import subprocess
-import sys
 from pathlib import Path
 
 import jsonschema
@@ -17,6 +16,8 @@ from rxtune.measure import bench, pingpong
 from rxtune.measure.schema import BENCH_SCHEMA
 from rxtune.strategies import select
 from rxtune.testbed import veth
+
+from conftest import start_bench
 
 pytestmark = pytest.mark.root
 SYSCTLS = ("busy_read", "busy_poll")
@@ -98,27 +99,6 @@ def test_device_settings_are_applied_for_the_run():
     assert result["runs"][0]["packets"]["received"] > 0
 
 
-def _bench(state: Path, us: int) -> subprocess.Popen:
-    return subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "rxtune",
-            "bench",
-            "-s",
-            "busy_read",
-            "--busy-poll-us",
-            str(us),
-            "-d",
-            "20",
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-        env={**os.environ, "RXTUNE_STATE_DIR": str(state)},
-    )
-
-
 def _stderr(proc: subprocess.Popen) -> str:
     if proc.poll() is None:
         proc.kill()
@@ -127,7 +107,7 @@ def _stderr(proc: subprocess.Popen) -> str:
 
 def test_sigkill_mid_run_is_cleaned_up_by_the_next_run(private_state_dir, wait_for, cli):
     before = sysctl("busy_read")
-    proc = _bench(private_state_dir, 37)
+    proc = start_bench(37, state=private_state_dir)
     try:
         assert wait_for(lambda: sysctl("busy_read") == 37), f"never set: {_stderr(proc)}"
         os.kill(proc.pid, signal.SIGKILL)
@@ -146,7 +126,7 @@ def test_sigkill_mid_run_is_cleaned_up_by_the_next_run(private_state_dir, wait_f
 
 def test_ctrl_c_and_sigterm_restore_and_remove(private_state_dir, wait_for):
     for signum, us in ((signal.SIGINT, 33), (signal.SIGTERM, 34)):
-        proc = _bench(private_state_dir, us)
+        proc = start_bench(us, state=private_state_dir)
         try:
             assert wait_for(lambda us=us: sysctl("busy_read") == us), f"never set: {_stderr(proc)}"
             proc.send_signal(signum)
