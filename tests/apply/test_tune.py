@@ -250,11 +250,11 @@ def test_confirm_within_reverts_unless_confirmed(bed, wait_for):
     rxtune("revert")
 
 
-def test_persist_files_written_and_removed(tmp_path):
-    root = tmp_path / "root"
-    out = rxtune(
+def set_persisted(root, budget: int):
+    """netdev_budget (a sysctl) and lo's rps_cpus (a device file), persisted under root."""
+    return rxtune(
         "set",
-        "netdev_budget=301",
+        f"netdev_budget={budget}",
         "rps_cpus=1",
         "--dev",
         "lo",
@@ -262,6 +262,11 @@ def test_persist_files_written_and_removed(tmp_path):
         "--persist-root",
         str(root),
     )
+
+
+def test_persist_files_written_and_removed(tmp_path):
+    root = tmp_path / "root"
+    out = set_persisted(root, budget=301)
     assert "persisted" in out.stdout
     assert (root / persist.SYSCTL_FILE).read_text().endswith("net.core.netdev_budget = 301\n")
     script = (root / persist.SCRIPT).read_text()
@@ -358,16 +363,7 @@ def test_the_boot_unit_runs_a_script_that_reproduces_the_settings(tmp_path):
 
     root = tmp_path / "root"
     budget = Path("/proc/sys/net/core/netdev_budget").read_text()
-    rxtune(
-        "set",
-        "netdev_budget=302",
-        "rps_cpus=1",
-        "--dev",
-        "lo",
-        "--persist",
-        "--persist-root",
-        str(root),
-    )
+    set_persisted(root, budget=302)
     unit = configparser.ConfigParser(strict=True)
     unit.read_string((root / persist.UNIT).read_text())
     assert (

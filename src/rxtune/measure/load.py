@@ -44,6 +44,12 @@ ETH_P_IP = 0x0800
 XDP_FLAGS_DRV_MODE = 1 << 2
 
 
+# latency, to_kernel, kernel_to_app: sample arrays (load mode), or None (throughput mode)
+Arrays = tuple[np.ndarray | None, np.ndarray | None, np.ndarray | None]
+# a receive loop, set up: (deadline_ns, arrays, seen bitmap, realtime - monotonic) -> stats
+Loop = Callable[[int, Arrays, bytearray, int], dict[str, int]]
+
+
 @dataclass(frozen=True)
 class LoadSettings:
     mode: str  # throughput (flood) or load (paced)
@@ -82,7 +88,7 @@ class _Receiver:
         self.napi_source: socket.socket | None = None
         self.xsk: Any = None
 
-    def open(self) -> Callable[..., dict]:
+    def open(self) -> Loop:
         kind = self.strategy.kind
         if kind == Receiver.SOCKET:
             return self._socket()
@@ -100,7 +106,7 @@ class _Receiver:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, self.settings.rcvbuf)
         return sock
 
-    def _socket(self) -> Callable[..., dict]:
+    def _socket(self) -> Loop:
         opened = open_udp(self.strategy, (self.me.address, PORT), rcvbuf=self.settings.rcvbuf)
         self.closers.append(opened.close)
         opened.sock.setsockopt(socket.SOL_SOCKET, SO_RXQ_OVFL, 1)
@@ -112,10 +118,10 @@ class _Receiver:
             self.strategy.batch,
         )
         return lambda deadline, arrays, seen, offset: _engine.rx_socket(
-            fd, epfd, wait, batch, deadline, arrays[0], arrays[1], arrays[2], seen, offset
+            fd, epfd, wait, batch, deadline, *arrays, seen, offset
         )
 
-    def _uring(self) -> Callable[..., dict]:
+    def _uring(self) -> Loop:
         sock = self._udp()
         self.napi_source = sock
         fd, s = sock.fileno(), self.strategy
@@ -128,14 +134,12 @@ class _Receiver:
             s.busy_poll_us or 0,
             1 if s.busy_poll_us else 0,
             deadline,
-            arrays[0],
-            arrays[1],
-            arrays[2],
+            *arrays,
             seen,
             offset,
         )
 
-    def _tpacket(self) -> Callable[..., dict]:
+    def _tpacket(self) -> Loop:
         # a UDP socket swallows the datagrams the stack still delivers (no ICMP unreachable)
         sink = self._udp()
         sink.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
@@ -155,14 +159,12 @@ class _Receiver:
             st.tpacket_timeout_ms,
             PORT,
             deadline,
-            arrays[0],
-            arrays[1],
-            arrays[2],
+            *arrays,
             seen,
             offset,
         )
 
-    def _xdp(self) -> Callable[..., dict]:
+    def _xdp(self) -> Loop:
         try:
             prog_fd, map_fd = _engine.xdp_prog_load()
         except OSError as error:
@@ -194,7 +196,7 @@ class _Receiver:
         self.closers.append(self._close_xsk)
         poll_mode = int(self.strategy.poll_mode)
         return lambda deadline, arrays, seen, offset: _engine.rx_xdp(
-            self.xsk, poll_mode, PORT, deadline, arrays[0], arrays[1], arrays[2], seen
+            self.xsk, poll_mode, PORT, deadline, *arrays, seen
         )
 
     def _close_xsk(self) -> None:
@@ -235,7 +237,7 @@ def _receive(
                 f"namespace {me.netns} (holders: {_port_holders(PORT)})"
             ) from None
         capacity = settings.offered
-        arrays = (
+        arrays: Arrays = (
             (
                 np.empty(capacity, np.int64),
                 np.empty(capacity, np.int64),
