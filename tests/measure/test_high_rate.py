@@ -14,6 +14,7 @@ from rxtune.changes.transient import TransientChanges
 from rxtune.host import call_in_netns
 from rxtune.knobs.registry import get
 from rxtune.measure import bench, load
+from rxtune.measure.machine import MachineAccount
 from rxtune.measure.pingpong import Endpoint
 from rxtune.measure.schema import BENCH_SCHEMA
 from rxtune.strategies import THROUGHPUT, default_names, select
@@ -23,12 +24,13 @@ pytestmark = pytest.mark.root
 
 
 def assert_every_packet_received_or_counted(run: dict) -> None:
-    """No packet goes missing silently: what did not arrive was counted where it was
-    dropped (a loaded machine may drop; a broken loop loses without a count)."""
+    """No packet goes missing silently, and none is counted twice: what did not arrive was
+    counted once, where it was dropped (a loaded machine may drop; a broken loop loses
+    without a count; a drop seen by two counters would make `unaccounted` negative)."""
     packets = run["packets"]
-    counted = sum(v for k, v in run["drops"].items() if k != "socket_overflow_counter")
-    missing = packets["sent"] - packets["received"]
-    assert missing == 0 or 0 < missing <= counted, (run["label"], packets, run["drops"])
+    assert packets["dropped"] == sum(run["drops"].values())
+    assert packets["unaccounted"] == packets["sent"] - packets["received"] - packets["dropped"]
+    assert packets["unaccounted"] == 0, (run["label"], packets, run["drops"])
 
 
 def test_every_strategy_receives_every_packet_of_a_paced_run():
@@ -65,13 +67,11 @@ def test_drops_are_found_at_the_socket_when_the_receiver_cannot_keep_up():
         )
     )
     (run,) = result["runs"]
-    assert run["packets"]["lost"] > 0
+    assert run["packets"]["sent"] > run["packets"]["received"]
     assert run["drops"]["socket_buffer"] > 0
-    # the socket's own counter (SO_RXQ_OVFL) comes with each received packet, so it has
-    # seen every drop up to the last packet read, and none after: at most RcvbufErrors
-    assert 0 < run["drops"]["socket_overflow_counter"] <= run["drops"]["socket_buffer"]
-    accounted = sum(v for k, v in run["drops"].items() if k != "socket_overflow_counter")
-    assert accounted <= run["packets"]["lost"] + run["packets"]["received"]
+    # each drop once: at the socket, and not again as a device or backlog drop
+    assert_every_packet_received_or_counted(run)
+    assert any(n["code"] == "lost" and "socket_buffer" in n["text"] for n in run["notes"])
 
 
 def _xdp_attached(netns: str, dev: str) -> bool:
@@ -90,7 +90,9 @@ def test_xdp_program_is_detached_after_a_run_and_after_a_failure(monkeypatch):
         rx = Endpoint(bed.receiver.netns, bed.receiver.address, bed.cpus[1])
         settings = load.LoadSettings("load", 0.3, 64, 5000)
         (xdp,) = select(["af_xdp"], [50], "load")
-        record = load.run(xdp, tx, rx, "tx0", "rx0", settings)
+        with MachineAccount() as account:
+            rounds = [load.run(xdp, tx, rx, "tx0", "rx0", settings, account)]
+        record = load.record(xdp, settings, rounds, bed.cpus[1])
         assert record["packets"]["received"] > 0
         assert_every_packet_received_or_counted(record)
         assert not _xdp_attached(bed.receiver.netns, "rx0")
@@ -99,8 +101,11 @@ def test_xdp_program_is_detached_after_a_run_and_after_a_failure(monkeypatch):
             raise OSError(95, "Operation not supported")
 
         monkeypatch.setattr(load._engine, "xsk_open", broken_socket)
-        with pytest.raises(Exception, match="AF_XDP socket on rx0: Operation not supported"):
-            load.run(xdp, tx, rx, "tx0", "rx0", settings)
+        with (
+            MachineAccount() as account,
+            pytest.raises(Exception, match="AF_XDP socket on rx0: Operation not supported"),
+        ):
+            load.run(xdp, tx, rx, "tx0", "rx0", settings, account)
         assert not _xdp_attached(bed.receiver.netns, "rx0")
 
 
@@ -132,9 +137,12 @@ def test_io_uring_runs_back_to_back_release_their_port():
         tx = Endpoint(bed.sender.netns, bed.sender.address, bed.cpus[0])
         rx = Endpoint(bed.receiver.netns, bed.receiver.address, bed.cpus[1])
         (uring,) = select(["io_uring"], [50], "throughput")
-        for _ in range(6):
-            record = load.run(uring, tx, rx, "tx0", "rx0", load.LoadSettings("throughput", 0.2, 64))
-            assert record["packets"]["received"] > 0
+        with MachineAccount() as account:
+            for _ in range(6):
+                raw = load.run(
+                    uring, tx, rx, "tx0", "rx0", load.LoadSettings("throughput", 0.2, 64), account
+                )
+                assert raw["got"]["stats"]["packets"] > 0
 
 
 def test_several_flows_and_large_payloads_arrive_whole():

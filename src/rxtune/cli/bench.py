@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import csv
 import json
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -15,68 +17,105 @@ from ..changes.process import unwind_on_termination
 from ..errors import InvalidValue
 from ..knobs.model import whole_number
 from ..measure import bench as bench_run
+from ..measure.notes import UNDER_RATE_NOTE
+from ..measure.stats import overlaps
 from ..strategies import NAMES, select
 from ..testbed.veth import CONFIGURATIONS
 from .common import WAIT, console, friendly_errors, print_json, said, strict_float, strict_int
 
 
-def _us(ns: int | None) -> str:
+def _us(ns: float | None) -> str:
     return "-" if ns is None else f"{ns / 1000:.1f}"
 
 
-def _per_kpkt(run: dict[str, Any], key: str) -> float:
-    return 1000 * run["cost"][key] / max(run["packets"]["reflected"], 1)
+@dataclass(frozen=True)
+class Column:
+    get: Callable[[dict[str, Any]], Any]
+    better: str | None = None  # "low" or "high": the column may mark a best
+    fmt: Callable[[Any], str] = str
+    ci: Callable[[dict[str, Any]], list[float] | None] | None = None  # 95% interval
 
 
-# column -> (getter, better: "low" | "high" | None, format)
-_LATENCY: dict[str, tuple[Any, Any, Any]] = {
-    "p50 µs": (lambda r: r["latency_ns"]["p50"], "low", _us),
-    "p90": (lambda r: r["latency_ns"]["p90"], "low", _us),
-    "p99": (lambda r: r["latency_ns"]["p99"], "low", _us),
-    "p99.9": (lambda r: r["latency_ns"]["p999"], "low", _us),
-    "→kernel": (lambda r: r["split_ns"]["to_kernel"]["p50"], "low", _us),
-    "kernel→app": (lambda r: r["split_ns"]["kernel_to_app"]["p50"], "low", _us),
+def _interrupts(run: dict[str, Any]) -> str:
+    kinds = run["cost"]["interrupts_per_kpkt"]
+    return f"{kinds['device']:.0f}·{kinds['ipi']:.0f}·{kinds['timer']:.0f}"
+
+
+def _latency(key: str, name: str = "latency_ns", ci: bool = False) -> Column:
+    return Column(
+        lambda r: r[name][key],
+        "low",
+        _us,
+        (lambda r: r[name].get(f"{key}_ci")) if ci else None,
+    )
+
+
+def _split(name: str) -> Column:
+    return Column(lambda r: r["split_ns"][name]["p50"], None, _us)
+
+
+_RECEIVE_COST = Column(
+    lambda r: r["cost"]["receive_cpu_ns_per_packet"],
+    "low",
+    lambda v: f"{v / 1000:.2f}",
+    lambda r: r["cost"]["receive_cpu_ns_per_packet_ci"],
+)
+_COMMON_COST = {
+    "cores": Column(lambda r: r["cost"]["receive_cores"], None, lambda v: f"{v:.2f}"),
+    "thread µs/pkt": Column(
+        lambda r: r["cost"]["thread_cpu_ns_per_packet"], None, lambda v: f"{v / 1000:.2f}"
+    ),
+    "ctx/kpkt": Column(lambda r: r["cost"]["ctx_per_kpkt"], None, lambda v: f"{v:.0f}"),
+    "IRQ/kpkt dev·ipi·timer": Column(_interrupts),
 }
-COLUMNS: dict[str, tuple[Any, Any, Any]] = {
-    **_LATENCY,
-    "RTT/s": (lambda r: r["rate"]["round_trips_per_s"], "high", lambda v: f"{v:,.0f}"),
-    "ctx/pkt": (lambda r: r["cost"]["ctx_per_packet"], "low", lambda v: f"{v:.2f}"),
-    "CPU %": (lambda r: r["cost"]["cpu_fraction"], "low", lambda v: f"{100 * v:.0f}"),
-    "IRQ/kpkt": (lambda r: round(_per_kpkt(r, "hardirqs")), "low", str),
-    "NET_RX/kpkt": (lambda r: round(_per_kpkt(r, "net_rx_softirqs")), "low", str),
-    "NAPI": (lambda r: r["napi_id"], None, str),
+COLUMNS: dict[str, Column] = {
+    "p50 µs": _latency("p50", ci=True),
+    "p90": _latency("p90"),
+    "p99": _latency("p99", ci=True),
+    "p99.9": _latency("p999"),
+    "→stamp": _split("to_rx_stamp"),
+    "stamp→app": _split("rx_stamp_to_app"),
+    "RTT/s": Column(lambda r: r["rate"]["round_trips_per_s"], None, lambda v: f"{v:,.0f}"),
+    "machine µs/RT": Column(
+        lambda r: r["cost"]["machine_cpu_ns_per_round_trip"],
+        "low",
+        lambda v: f"{v / 1000:.1f}",
+        lambda r: r["cost"]["machine_cpu_ns_per_round_trip_ci"],
+    ),
+    "thread %": Column(lambda r: r["cost"]["thread_cores"], None, lambda v: f"{100 * v:.0f}"),
+    "ctx/kpkt": Column(lambda r: r["cost"]["ctx_per_kpkt"], None, lambda v: f"{v:.0f}"),
+    "IRQ/kpkt dev·ipi·timer": Column(_interrupts),
+    "NAPI": Column(lambda r: r["napi_id"]),
 }
 
 
 def _drops(run: dict[str, Any]) -> str:
-    return (
-        " ".join(
-            f"{k.split('_')[0]}:{v}"
-            for k, v in run["drops"].items()
-            if v and k != "socket_overflow_counter"
-        )
-        or "0"
-    )
+    return " ".join(f"{k}:{v}" for k, v in run["drops"].items() if v) or "0"
 
 
-_COST = {
-    "CPU µs/pkt": (lambda r: r["cost"]["cpu_ns_per_packet"], "low", lambda v: f"{v / 1000:.2f}"),
-    "ctx/kpkt": (lambda r: r["cost"]["ctx_per_kpkt"], "low", lambda v: f"{v:.1f}"),
-    "IRQ/kpkt": (lambda r: r["cost"]["hardirqs_per_kpkt"], "low", lambda v: f"{v:.0f}"),
-    "NET_RX/kpkt": (lambda r: r["cost"]["net_rx_softirqs_per_kpkt"], "low", lambda v: f"{v:.0f}"),
-    "pkts/call": (lambda r: r["cost"]["packets_per_call"], "high", lambda v: f"{v:.1f}"),
+THROUGHPUT_COLUMNS: dict[str, Column] = {
+    "received/s": Column(lambda r: r["rate"]["received_pps"], None, lambda v: f"{v:,}"),
+    "sent/s": Column(lambda r: r["rate"]["achieved_pps"], None, lambda v: f"{v:,}"),
+    "drops where": Column(_drops),
+    "unacc.": Column(lambda r: r["packets"]["unaccounted"], None, lambda v: f"{v:,}"),
+    "recv µs/pkt": _RECEIVE_COST,
+    **_COMMON_COST,
+    "NET_RX/kpkt": Column(
+        lambda r: r["cost"]["net_rx_softirqs_per_kpkt"], None, lambda v: f"{v:.0f}"
+    ),
+    "pkts/call": Column(lambda r: r["cost"]["packets_per_call"], None, lambda v: f"{v:.1f}"),
 }
-THROUGHPUT_COLUMNS: dict[str, tuple[Any, Any, Any]] = {
-    "received/s": (lambda r: r["rate"]["received_pps"], "high", lambda v: f"{v:,}"),
-    "sent/s": (lambda r: r["rate"]["sent_pps"], None, lambda v: f"{v:,}"),
-    "lost": (lambda r: r["packets"]["lost"], "low", lambda v: f"{v:,}"),
-    "drops where": (_drops, None, str),
-    **_COST,
-}
-LOAD_COLUMNS: dict[str, tuple[Any, Any, Any]] = {
-    **_LATENCY,
-    "lost": (lambda r: r["packets"]["lost"], "low", lambda v: f"{v:,}"),
-    **_COST,
+LOAD_COLUMNS: dict[str, Column] = {
+    "p50 µs": _latency("p50", ci=True),
+    "p99": _latency("p99", ci=True),
+    "p99.9": _latency("p999"),
+    "send late": _split("send_delay"),
+    "→stamp": _split("to_rx_stamp"),
+    "stamp→app": _split("rx_stamp_to_app"),
+    "achieved/s": Column(lambda r: r["rate"]["achieved_pps"], None, lambda v: f"{v:,}"),
+    "dropped": Column(lambda r: r["packets"]["dropped"], None, lambda v: f"{v:,}"),
+    "recv µs/pkt": _RECEIVE_COST,
+    **_COMMON_COST,
 }
 
 
@@ -86,38 +125,72 @@ def _title(result: dict[str, Any]) -> str:
         f"testbed {meta['testbed']}" if meta["testbed"] else f"{meta['interface']} → {meta['peer']}"
     )
     common = (
-        f"{where}, {meta['message_size']} B, {meta['duration_s']} s each, kernel "
-        f"{meta['kernel']}. [bold green]Green[/]: best of the column"
+        f"{where}, {meta['message_size']} B, {meta['duration_s']} s each in "
+        f"{meta['rounds']} interleaved rounds, kernel {meta['kernel']}. [bold green]Green[/]: "
+        "best of the column, where its 95% interval overlaps no other"
+    )
+    cost = (
+        "recv µs/pkt is what the whole machine spends per packet received (the receiving "
+        "CPU's busy time plus NET_RX softirq and NAPI threads elsewhere), thread µs/pkt the "
+        "receiving thread alone"
+    )
+    parts = (
+        "→stamp runs to the kernel's RX stamp, taken when the NAPI poll hands the packet to "
+        "the stack (a GRO hold and the veth ring wait are in it), stamp→app from there to "
+        "the application (p50 of each)"
     )
     if result["mode"] == "throughput":
         return (
             f"Flood: packets/s each strategy takes, where the rest was dropped, and "
-            f"what it costs the receiver per packet ({common}, {meta['flows']} flow(s))"
+            f"what it costs per packet ({common}, {meta['flows']} flow(s)); {cost}"
         )
     if result["mode"] == "load":
         return (
-            f"Latency (µs) at {meta['rate_pps']:,} packets/s offered, and its cost "
-            f"({common}); →kernel and kernel→app are the p50 of the two parts"
+            f"Latency (µs) from each packet's intended send time at {meta['rate_pps']:,} "
+            f"packets/s offered, and its cost ({common}); send late is how long after its "
+            f"slot a packet left; {parts}; {cost}"
         )
-    return (
-        f"One-way latency (µs) and cost of each receive strategy: {common}; "
-        f"→kernel and kernel→app are the p50 of the two parts"
+    basis = "RTT/2" if meta["peer"] else "One-way latency"
+    return f"{basis} (µs) and cost of each receive strategy: {common}; {parts}"
+
+
+def _ranked(run: dict[str, Any]) -> bool:
+    """Whether a row may be best: measured, and (load) at the rate it was offered."""
+    return not run["unsupported"] and not any(
+        n["code"] == UNDER_RATE_NOTE for n in run.get("notes", [])
     )
 
 
+def best_rows(runs: list[dict[str, Any]], column: Column) -> set[int]:
+    """Indexes of the rows a column marks best: the best value, where its interval overlaps
+    no other row's (a difference inside the noise is no result)."""
+    if not column.better or column.ci is None:
+        return set()
+    ranked = [(i, r) for i, r in enumerate(runs) if _ranked(r) and column.get(r) is not None]
+    if len(ranked) < 2:
+        return set()
+    pick = min if column.better == "low" else max
+    index, winner = pick(ranked, key=lambda item: column.get(item[1]))
+    mine = column.ci(winner)
+    if mine is None:
+        return set()
+    others = [column.ci(r) for i, r in ranked if i != index]
+    return set() if any(overlaps(mine, other) for other in others) else {index}
+
+
+def _columns(result: dict[str, Any]) -> dict[str, Column]:
+    return {"throughput": THROUGHPUT_COLUMNS, "load": LOAD_COLUMNS}.get(result["mode"], COLUMNS)
+
+
 def table(result: dict[str, Any]) -> Table:
-    columns = {"throughput": THROUGHPUT_COLUMNS, "load": LOAD_COLUMNS}.get(result["mode"], COLUMNS)
+    columns = _columns(result)
     out = Table(title=_title(result), title_justify="left", show_edge=False, pad_edge=False)
     out.add_column("strategy", no_wrap=True)
-    for column in columns:
-        out.add_column(column, justify="right")
-    measured = [r for r in result["runs"] if not r["unsupported"]]
-    best = {}
-    for column, (get, better, _) in columns.items():
-        values = [get(r) for r in measured if get(r) is not None]
-        if better and values:
-            best[column] = min(values) if better == "low" else max(values)
-    for run in result["runs"]:
+    for name in columns:
+        out.add_column(name, justify="right")
+    runs = result["runs"]
+    best = {name: best_rows(runs, column) for name, column in columns.items()}
+    for index, run in enumerate(runs):
         if run["unsupported"]:
             out.add_row(
                 run["label"],
@@ -126,17 +199,17 @@ def table(result: dict[str, Any]) -> Table:
             )
             continue
         cells = []
-        for column, (get, _, fmt) in columns.items():
-            value = get(run)
-            text = "-" if value is None else fmt(value)
-            cells.append(f"[bold green]{text}[/]" if best.get(column) == value else text)
+        for name, column in columns.items():
+            value = column.get(run)
+            text = "-" if value is None else column.fmt(value)
+            cells.append(f"[bold green]{text}[/]" if index in best[name] else text)
         out.add_row(run["label"], *cells)
     return out
 
 
 def write_csv(result: dict[str, Any], path: Path) -> None:
     """The table's columns, each cell as the table shows it (so "p50 µs" holds µs)."""
-    columns = {"throughput": THROUGHPUT_COLUMNS, "load": LOAD_COLUMNS}.get(result["mode"], COLUMNS)
+    columns = _columns(result)
     try:
         with path.open("w", newline="") as f:
             writer = csv.writer(f)
@@ -146,9 +219,9 @@ def write_csv(result: dict[str, Any], path: Path) -> None:
                     writer.writerow([run["label"], *[""] * len(columns), run["unsupported"]])
                     continue
                 cells = []
-                for get, _, fmt in columns.values():
-                    value = get(run)
-                    cells.append("" if value is None else fmt(value).replace(",", ""))
+                for column in columns.values():
+                    value = column.get(run)
+                    cells.append("" if value is None else column.fmt(value).replace(",", ""))
                 writer.writerow([run["label"], *cells, ""])
     except OSError as error:
         raise InvalidValue(
@@ -173,7 +246,7 @@ def writable_place(path: Path) -> bool:
     return True
 
 
-def _split(values: list[str] | None) -> list[str]:
+def _listed(values: list[str] | None) -> list[str]:
     return [v.strip() for item in values or [] for v in item.split(",") if v.strip()]
 
 
@@ -207,7 +280,14 @@ def bench(
         None, "--busy-poll-us", help="µs values for the busy-polling strategies (default 50)"
     ),
     duration: float = typer.Option(
-        3.0, "--duration", "-d", parser=strict_float, help="seconds per strategy"
+        3.0, "--duration", "-d", parser=strict_float, help="seconds per strategy, over all rounds"
+    ),
+    rounds: int | None = typer.Option(
+        None,
+        "--rounds",
+        parser=strict_int,
+        help="interleaved rounds per strategy (default: 5, fewer if --duration is short); "
+        "the 95% intervals are over the rounds",
     ),
     message_size: int = typer.Option(
         64, "--message-size", "-m", parser=strict_int, help="UDP payload bytes"
@@ -237,16 +317,16 @@ def bench(
     peer: str | None = typer.Option(
         None, help="with --interface: the host running `rxtune reflect`"
     ),
-    as_json: bool = typer.Option(False, "--json", help="print the result as JSON (rxtune.bench/1)"),
+    as_json: bool = typer.Option(False, "--json", help="print the result as JSON (rxtune.bench/2)"),
     save: Path | None = typer.Option(None, "--save", help="also write the JSON result here"),
     csv_path: Path | None = typer.Option(None, "--csv", help="also write a CSV table here"),
     wait: float = WAIT,
 ) -> None:
     """Measure every receive strategy side by side on a private veth testbed (two network
     namespaces, NAPI on) and show latency, its split at the kernel, and what each costs."""
-    if strategies is not None and not _split(strategies):
+    if strategies is not None and not _listed(strategies):
         raise InvalidValue("--strategy names no strategy", NAMES)
-    us_values = [whole_number(v) for v in _split(busy_poll_us)] if busy_poll_us else [50]
+    us_values = [whole_number(v) for v in _listed(busy_poll_us)] if busy_poll_us else [50]
     numbers = [us for us in us_values if us is not None]
     if not numbers or len(numbers) != len(us_values):
         raise InvalidValue(
@@ -254,7 +334,7 @@ def bench(
             "e.g. 50 or 20,50,100",
         )
     options = bench_run.Options(
-        strategies=select(_split(strategies) or None, numbers, mode, batch),
+        strategies=select(_listed(strategies) or None, numbers, mode, batch),
         duration_s=duration,
         message_size=message_size,
         testbed=testbed,
@@ -268,6 +348,7 @@ def bench(
         flows=flows,
         rcvbuf=rcvbuf,
         wait_s=wait,
+        rounds=rounds,
     )
     options.validate()
     for path in (save, csv_path):  # refuse before a long run, not after it
@@ -283,7 +364,7 @@ def bench(
         transient=True,
         disable=as_json,
     ) as progress:
-        task = progress.add_task("setting up", total=len(options.strategies))
+        task = progress.add_task("setting up", total=len(options.strategies) * options.round_count)
 
         def report(done: int, total: int, strategy: Any) -> None:
             label = strategy.label if done < total else "done"

@@ -9,13 +9,16 @@ from typing import Any
 
 from ..errors import InvalidValue
 from ..knobs.model import Knob
-from ..measure.notes import GRO_FORWARDING, NO_NAPI
+from ..measure.notes import GRO_FORWARDING, NO_NAPI, UNDER_RATE_NOTE
+from ..measure.schema import SCHEMA_ID
+from ..measure.stats import overlaps
 from ..strategies import BY_NAME, build
 from . import snippets
 
 GOALS = ("latency", "cpu", "balanced")
-BALANCED_CPU_FACTOR = 1.5  # balanced: at most this much of the best sleeping row's CPU
-SIGNIFICANT = 0.10  # a smaller latency gain is within run-to-run noise
+BALANCED_CPU_FACTOR = 1.5  # balanced: at most this many times the best sleeping row's cores
+SIGNIFICANT = 0.10  # without intervals, a smaller latency gain counts as noise
+MAX_LOAD_LOSS = 0.01  # a load row that lost more is not a basis for advice
 # notes about the path itself, which no strategy can fix: shown first
 PATH_NOTES = (NO_NAPI, GRO_FORWARDING)
 
@@ -55,18 +58,39 @@ def _latency(run: dict[str, Any], key: str) -> float:
     return float("inf") if value is None else value
 
 
-def _cpu(run: dict[str, Any]) -> float:
-    return run["cost"]["cpu_ns_per_packet"]
+def _cost(run: dict[str, Any]) -> float:
+    """CPU per packet over the whole machine (per round trip in ping-pong)."""
+    cost = run["cost"]
+    return cost.get("receive_cpu_ns_per_packet") or cost["machine_cpu_ns_per_round_trip"]
 
 
-def _core(run: dict[str, Any]) -> float:
-    """The receiving thread's share of one core: a busy poller keeps its core whatever the
-    rate, so this, not CPU per packet, is what latency is traded against."""
-    return run["cost"]["cpu_fraction"]
+def _cores(run: dict[str, Any]) -> float:
+    """The machine's CPU in cores that receiving takes: a busy poller keeps its core
+    whatever the rate, so this, not CPU per packet, is what latency is traded against."""
+    cost = run["cost"]
+    return cost.get("receive_cores") or cost["machine_cores"]
 
 
-def _usable(run: dict[str, Any]) -> bool:
-    return not run["unsupported"] and not run["packets"]["lost"]
+def _differs(a: dict[str, Any], b: dict[str, Any], key: str) -> bool:
+    """Whether a's latency percentile is better than b's beyond the noise: intervals over
+    rounds that do not overlap, or (no intervals) by more than SIGNIFICANT."""
+    ia, ib = a["latency_ns"].get(f"{key}_ci"), b["latency_ns"].get(f"{key}_ci")
+    if ia and ib:
+        return not overlaps(ia, ib) and _latency(a, key) < _latency(b, key)
+    return _latency(a, key) < (1 - SIGNIFICANT) * _latency(b, key)
+
+
+def _usable(run: dict[str, Any], mode: str) -> bool:
+    """Rows a recommendation may rest on: measured; in ping-pong without lost round trips;
+    under load at the offered rate and without losses beyond 1% (a flood drops by design)."""
+    if run["unsupported"]:
+        return False
+    if mode == "pingpong":
+        return not run["packets"]["lost"]
+    if mode == "load":
+        under = any(n["code"] == UNDER_RATE_NOTE for n in run["notes"])
+        return not under and run["packets"]["dropped"] <= MAX_LOAD_LOSS * run["packets"]["sent"]
+    return True
 
 
 def _throughput(run: dict[str, Any]) -> float:
@@ -74,78 +98,99 @@ def _throughput(run: dict[str, Any]) -> float:
     return rate.get("received_pps") or rate.get("round_trips_per_s") or 0
 
 
+def _at_equal_latency(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The rows whose p99 is not worse than the best p99 beyond the noise."""
+    fastest = min(runs, key=lambda r: _latency(r, "p99"))
+    return [r for r in runs if r is fastest or not _differs(fastest, r, "p99")]
+
+
 def advise(result: dict[str, Any], goal: str = "balanced", dev: str | None = None) -> Advice:
     if goal not in GOALS:
         raise InvalidValue(f"unknown goal '{goal}'", GOALS)
-    if result.get("schema") != "rxtune.bench/1":
+    if result.get("schema") == "rxtune.bench/1":
+        raise InvalidValue(
+            "this result is rxtune.bench/1, written by an older rxtune: its CPU figures count "
+            "only the receiving thread and its load latency hides sender stalls, so advise "
+            "cannot rank by it",
+            "a result of rxtune.bench/2: run `rxtune bench --save FILE` again",
+        )
+    if result.get("schema") != SCHEMA_ID:
         raise InvalidValue("not an rxtune bench result", "a file written by `rxtune bench --save`")
-    runs = [r for r in result["runs"] if _usable(r)]
-    advice = Advice(goal, result["mode"], None, None)
+    mode = result["mode"]
+    runs = [r for r in result["runs"] if _usable(r, mode)]
+    advice = Advice(goal, mode, None, None)
     for run in result["runs"]:
         if run["unsupported"]:
             advice.warnings.append(f"{run['label']} could not run here: {run['unsupported']}")
         for note in run.get("notes", []):
-            if isinstance(note, dict) and note["code"] in PATH_NOTES:  # bench/1 had text only
+            if note["code"] in PATH_NOTES:
                 advice.warnings.append(f"{run['label']}: {note['text']}")
     if not runs:
         advice.reasons.append(
-            "no strategy ran without losses: nothing to recommend from these figures"
+            "no strategy ran at its offered rate without losses: nothing to recommend from "
+            "these figures"
         )
         return advice
     sleeping = [r for r in runs if BY_NAME[r["strategy"]].sleeps]
     advice.baseline = min(
         sleeping or runs,
-        key=lambda r: _latency(r, "p50") if result["mode"] != "throughput" else _cpu(r),
+        key=lambda r: _latency(r, "p50") if mode != "throughput" else _cost(r),
     )
-    if result["mode"] == "throughput":
-        best = max(runs, key=_throughput) if goal != "cpu" else min(runs, key=_cpu)
+    if mode == "throughput":
+        best = max(runs, key=_throughput) if goal != "cpu" else min(runs, key=_cost)
     elif goal == "latency":
         best = min(runs, key=lambda r: (_latency(r, "p99"), _latency(r, "p50")))
     elif goal == "cpu":
-        best = min(runs, key=_core)
+        # the cheapest of those as fast as the fastest: cost alone would buy cheap packets
+        # with latency (a TPACKET block timeout, a batch wait)
+        best = min(_at_equal_latency(runs), key=_cores)
     else:
-        budget = _core(advice.baseline) * BALANCED_CPU_FACTOR
-        affordable = [r for r in runs if _core(r) <= budget] or [advice.baseline]
+        budget = _cores(advice.baseline) * BALANCED_CPU_FACTOR
+        affordable = [r for r in runs if _cores(r) <= budget] or [advice.baseline]
         best = min(affordable, key=lambda r: (_latency(r, "p99"), _latency(r, "p50")))
         fastest = min(runs, key=lambda r: _latency(r, "p99"))
         if fastest is not best:
             advice.reasons.append(
                 f"{fastest['label']} is faster (p99 {_latency(fastest, 'p99') / 1000:.1f} µs) but "
-                f"keeps {100 * _core(fastest):.0f}% of a core busy, over the balanced budget of "
-                f"{100 * budget:.0f}% ({BALANCED_CPU_FACTOR}× {advice.baseline['label']}); "
+                f"takes {_cores(fastest):.2f} cores of the machine, over the balanced budget of "
+                f"{budget:.2f} ({BALANCED_CPU_FACTOR}× {advice.baseline['label']}); "
                 f"--goal latency takes it"
             )
     base = advice.baseline
     if (
-        result["mode"] != "throughput"
+        mode != "throughput"
         and goal != "cpu"
         and best is not base
-        and not (
-            _latency(best, "p50") < (1 - SIGNIFICANT) * _latency(base, "p50")
-            or _latency(best, "p99") < (1 - SIGNIFICANT) * _latency(base, "p99")
-        )
+        and not (_differs(best, base, "p50") or _differs(best, base, "p99"))
     ):
         advice.reasons.append(
-            f"{best['label']} is within {SIGNIFICANT:.0%} of "
-            f"{base['label']} at p50 and p99: noise, not a reason to change"
+            f"{best['label']} is not faster than {base['label']} at p50 or p99 beyond "
+            "the run-to-run noise (their 95% intervals overlap): not a reason to change"
         )
         best = base
     advice.choice = best
-    if result["mode"] == "throughput":
+    if mode == "throughput":
         advice.reasons.insert(
             0,
             f"{best['label']} received {_throughput(best):,.0f} packets/s at "
-            f"{_cpu(best) / 1000:.2f} µs of receiver CPU per packet "
+            f"{_cost(best) / 1000:.2f} µs of the machine's CPU per packet "
             f"({base['label']}: {_throughput(base):,.0f}/s, "
-            f"{_cpu(base) / 1000:.2f} µs)",
+            f"{_cost(base) / 1000:.2f} µs)",
         )
+        if goal == "cpu":
+            advice.warnings.append(
+                "a flood measures no latency, and the cheapest packets may be bought with it "
+                "(a TPACKET block timeout, a batch wait): measure at your rate with "
+                "`rxtune bench --mode load --rate N`, where --goal cpu takes the cheapest "
+                "strategy of those as fast as the fastest"
+            )
     elif best is base:
         advice.reasons.insert(
             0,
             (
                 f"keep {base['label']}: p50 {_latency(base, 'p50') / 1000:.1f} µs, p99 "
-                f"{_latency(base, 'p99') / 1000:.1f} µs with {100 * _core(base):.0f}% of a core; "
-                f"nothing that fits the {goal} goal does better by {SIGNIFICANT:.0%}"
+                f"{_latency(base, 'p99') / 1000:.1f} µs with {_cores(base):.2f} cores of the "
+                f"machine; nothing that fits the {goal} goal does better beyond the noise"
             ),
         )
     else:
@@ -155,12 +200,12 @@ def advise(result: dict[str, Any], goal: str = "balanced", dev: str | None = Non
                 f"{best['label']}: p50 {_latency(best, 'p50') / 1000:.1f} µs, p99 "
                 f"{_latency(best, 'p99') / 1000:.1f} µs against {base['label']}'s "
                 f"{_latency(base, 'p50') / 1000:.1f} / {_latency(base, 'p99') / 1000:.1f} µs; "
-                f"the receiving thread keeps {100 * _core(best):.0f}% of a core busy against "
-                f"{100 * _core(base):.0f}%"
+                f"receiving takes {_cores(best):.2f} cores of the machine against "
+                f"{_cores(base):.2f}"
             ),
         )
-        split = best.get("split_ns", {}).get("kernel_to_app", {}).get("p50")
-        base_split = base.get("split_ns", {}).get("kernel_to_app", {}).get("p50")
+        split = best.get("split_ns", {}).get("rx_stamp_to_app", {}).get("p50")
+        base_split = base.get("split_ns", {}).get("rx_stamp_to_app", {}).get("p50")
         if split is not None and base_split and best is not base and split < base_split:
             advice.reasons.append(
                 f"the gain is in the wait from the kernel's RX stamp to the "

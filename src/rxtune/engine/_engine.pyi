@@ -3,7 +3,8 @@ from typing import Any
 
 import numpy as np
 
-_Samples = np.ndarray | None
+# latency, send_delay, to_stamp, stamp_to_app (load mode), or None (count only)
+_Arrays = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None
 
 WAIT_BLOCK: int
 WAIT_POLL: int
@@ -35,7 +36,12 @@ def ping(
 ) -> dict[str, int]: ...
 def clock_offset() -> int: ...
 def send_load(
-    fds: list[int], message_size: int, rate_pps: int, duration_ns: int, batch: int
+    fds: list[int],
+    message_size: int,
+    rate_pps: int,
+    duration_ns: int,
+    batch: int,
+    stall: tuple[int, int] = ...,
 ) -> dict[str, int]: ...
 def rx_socket(
     fd: int,
@@ -43,9 +49,7 @@ def rx_socket(
     wait: int,
     batch: int,
     deadline_ns: int,
-    latency: _Samples,
-    to_kernel: _Samples,
-    kernel_to_app: _Samples,
+    arrays: _Arrays,
     seen: bytearray,
     real_minus_mono: int,
 ) -> dict[str, int]: ...
@@ -56,10 +60,10 @@ def rx_uring(
     buffer_size: int,
     napi_busy_poll_us: int,
     prefer: int,
+    wait_nr: int,
+    min_wait_us: int,
     deadline_ns: int,
-    latency: _Samples,
-    to_kernel: _Samples,
-    kernel_to_app: _Samples,
+    arrays: _Arrays,
     seen: bytearray,
     real_minus_mono: int,
 ) -> dict[str, int]: ...
@@ -70,9 +74,7 @@ def rx_tpacket(
     timeout_ms: int,
     port: int,
     deadline_ns: int,
-    latency: _Samples,
-    to_kernel: _Samples,
-    kernel_to_app: _Samples,
+    arrays: _Arrays,
     seen: bytearray,
     real_minus_mono: int,
 ) -> dict[str, int]: ...
@@ -83,8 +85,9 @@ def rx_xdp(
     poll_mode: int,
     port: int,
     deadline_ns: int,
-    latency: _Samples,
-    to_kernel: _Samples,
-    kernel_to_app: _Samples,
+    arrays: _Arrays,
     seen: bytearray,
 ) -> dict[str, int]: ...
+def account_open(ncpus: int, napi_threads: bool, stats: bool) -> Any: ...
+def account_read(account: Any, ncpus: int) -> tuple[int, list[tuple[int, int, int, int]]]: ...
+def account_overhead(account: Any) -> tuple[int, int]: ...

@@ -26,9 +26,21 @@ from ..knobs.registry import get, of_scope
 from ..strategies import LOAD, MODES, PINGPONG, Receiver, Strategy
 from ..testbed import veth
 from . import load, pingpong
-from .notes import BUSY_POLL_IDLE, GRO_FORWARDING, LOST, NO_ECHO, NO_NAPI, note
+from .machine import MachineAccount
+from .notes import (
+    BUSY_POLL_IDLE,
+    GRO_FORWARDING,
+    LOST,
+    NO_ECHO,
+    NO_NAPI,
+    UNDER_RATE_NOTE,
+    note,
+)
+from .schema import SCHEMA_ID
 
-SCHEMA = "rxtune.bench/1"
+MIN_ROUND_S = 0.1
+DEFAULT_ROUNDS = 5
+UNDER_RATE = 0.99  # a load point that achieved less of its offered rate is not ranked
 
 
 @dataclass(frozen=True)
@@ -70,11 +82,30 @@ class Options:
     flows: int = 1
     rcvbuf: int | None = None  # throughput/load: SO_RCVBUF of the receiving socket
     wait_s: float = 0.0  # how long to wait for another rxtune's host lock
+    # each strategy's duration is split into this many interleaved rounds; None: up to
+    # DEFAULT_ROUNDS, as many as the duration holds
+    rounds: int | None = None
+    stall: tuple[int, int] = (0, 0)  # load mode: a sender stall (at, length) ns, to calibrate
+
+    @property
+    def round_count(self) -> int:
+        if self.rounds is not None:
+            return self.rounds
+        return max(1, min(DEFAULT_ROUNDS, int(self.duration_s / MIN_ROUND_S)))
+
+    @property
+    def round_s(self) -> float:
+        return self.duration_s / self.round_count
 
     def validate(self) -> None:
         check_wait(self.wait_s)
         if not 0.2 <= self.duration_s <= 3600:
             raise InvalidValue(f"duration {self.duration_s} s is out of range", "0.2..3600 s")
+        if not 1 <= self.round_count <= 100 or self.round_s < MIN_ROUND_S:
+            raise InvalidValue(
+                f"--rounds {self.rounds} with --duration {self.duration_s}",
+                f"1..100 rounds of at least {MIN_ROUND_S} s each",
+            )
         low = pingpong._engine.MIN_MESSAGE if self.mode == PINGPONG else 18
         if not low <= self.message_size <= 1472:
             raise InvalidValue(
@@ -199,22 +230,41 @@ def diagnose(
                 "poller waits out its window (see testbed B)",
             )
         )
-    lost = result["packets"]["lost"]
-    if lost and options.mode == PINGPONG:
-        notes.append(note(NO_ECHO, f"{lost} round trips got no echo within the timeout"))
-    elif lost:
-        drops = {  # socket_overflow_counter is a second view of socket_buffer
-            k: v for k, v in result["drops"].items() if v and k != "socket_overflow_counter"
-        }
-        where = ", ".join(f"{k} {v}" for k, v in drops.items())
+    if options.mode == PINGPONG:
+        lost = result["packets"]["lost"]
+        if lost:
+            notes.append(note(NO_ECHO, f"{lost} round trips got no echo within the timeout"))
+    else:
+        notes += _delivery_notes(result, options)
+    notes += [note(c.code, c.text) for c in strategy.entry.caveats if options.mode in c.modes]
+    return notes
+
+
+def _delivery_notes(result: dict[str, Any], options: Options) -> list[dict[str, Any]]:
+    """High-rate rows: a rate not achieved, and packets that did not arrive."""
+    notes = []
+    rate, packets = result["rate"], result["packets"]
+    if options.mode == LOAD and rate["achieved_pps"] < UNDER_RATE * rate["offered_pps"]:
+        notes.append(
+            note(
+                UNDER_RATE_NOTE,
+                f"the sender achieved {rate['achieved_pps']:,} of {rate['offered_pps']:,} "
+                f"packets/s offered ({100 * rate['achieved_pps'] / rate['offered_pps']:.0f}%): "
+                "packets left behind their slots, and latency from the intended send times "
+                "includes that backlog; this point is not ranked",
+            )
+        )
+    missing = packets["sent"] - packets["received"]
+    if missing > 0:
+        where = ", ".join(f"{k} {v:,}" for k, v in result["drops"].items() if v)
         notes.append(
             note(
                 LOST,
-                f"{lost} packets lost; counted drops: "
-                + (where or "none (in flight at the end, or dropped where no counter sees it)"),
+                f"{missing:,} of {packets['sent']:,} packets did not arrive; dropped at: "
+                f"{where or 'no counter'}; unaccounted: {packets['unaccounted']:,} "
+                "(in flight at the end, or dropped where no counter sees it)",
             )
         )
-    notes += [note(c.code, c.text) for c in strategy.entry.caveats if options.mode in c.modes]
     return notes
 
 
@@ -264,7 +314,6 @@ def run(options: Options, progress: Progress | None = None) -> dict[str, Any]:
         recovered = recover("rxtune bench")
         removed = veth.remove_leftovers()
         started = time.time()
-        runs: list[dict[str, Any]] = []
         with _sides(options) as sides, TransientChanges("rxtune bench") as changes:
             _apply(changes, sides, options.device.sysfs(), options.device.napi(), {})
             metadata = {
@@ -288,46 +337,88 @@ def run(options: Options, progress: Progress | None = None) -> dict[str, Any]:
             metadata["mode"] = options.mode
             metadata["rate_pps"] = options.rate_pps or None
             metadata["flows"] = options.flows
-            for index, strategy in enumerate(options.strategies):
+            metadata["rounds"] = options.round_count
+            runs = _rounds(options, sides, changes, gro_forwarding, progress)
+        total = len(options.strategies) * options.round_count
+        if progress:
+            progress(total, total, options.strategies[-1])
+        metadata["elapsed_s"] = round(time.time() - started, 1)
+        return {"schema": SCHEMA_ID, "mode": options.mode, "metadata": metadata, "runs": runs}
+
+
+def _rounds(
+    options: Options,
+    sides: Sides,
+    changes: TransientChanges,
+    gro_forwarding: bool,
+    progress: Progress | None,
+) -> list[dict[str, Any]]:
+    """Every strategy's rounds, interleaved (round r runs the strategies rotated by r, so no
+    strategy always follows the same one), each with its settings applied and restored."""
+    strategies = options.strategies
+    rounds: dict[int, list[dict[str, Any]]] = {i: [] for i in range(len(strategies))}
+    unsupported: dict[int, str] = {}
+    step = 0
+    with MachineAccount(napi_threads=bool(options.device.threaded)) as account:
+        for r in range(options.round_count):
+            for k in range(len(strategies)):
+                index = (k + r) % len(strategies)
+                strategy = strategies[index]
                 if progress:
-                    progress(index, len(options.strategies), strategy)
+                    progress(step, len(strategies) * options.round_count, strategy)
+                step += 1
+                if index in unsupported:
+                    continue
                 mark = changes.mark()
                 try:
                     _apply(changes, sides, {}, strategy.napi, strategy.sysctls)
-                    result = _measure(strategy, options, sides)
-                    result["notes"] = diagnose(result, strategy, options, gro_forwarding)
-                    runs.append(result)
+                    rounds[index].append(_measure(strategy, options, sides, account))
                 except (Unsupported, NotPermitted) as error:
-                    runs.append(unsupported_row(strategy, str(error)))
+                    unsupported[index] = str(error)
                 finally:
                     changes.restore(mark)
-        if progress:
-            progress(len(options.strategies), len(options.strategies), options.strategies[-1])
-        metadata["elapsed_s"] = round(time.time() - started, 1)
-        return {"schema": SCHEMA, "mode": options.mode, "metadata": metadata, "runs": runs}
+    runs = []
+    for index, strategy in enumerate(strategies):
+        if index in unsupported:
+            runs.append(unsupported_row(strategy, unsupported[index]))
+            continue
+        result = _record(strategy, options, sides, rounds[index])
+        result["notes"] = diagnose(result, strategy, options, gro_forwarding)
+        runs.append(result)
+    return runs
 
 
-def _measure(strategy: Strategy, options: Options, sides: Sides) -> dict[str, Any]:
+def _measure(
+    strategy: Strategy, options: Options, sides: Sides, account: MachineAccount
+) -> dict[str, Any]:
     if options.mode == PINGPONG:
-        return pingpong.run(
-            strategy,
-            sides.client,
-            sides.reflector,
-            pingpong.Settings(options.duration_s, options.message_size),
-        )
+        return pingpong.run(strategy, sides.client, sides.reflector, _pingpong(options), account)
     (_, sender_dev), (_, receiver_dev) = sides.devices
     return load.run(
-        strategy,
-        sides.client,
-        sides.reflector,
-        sender_dev,
-        receiver_dev,
-        load.LoadSettings(
-            options.mode,
-            options.duration_s,
-            options.message_size,
-            options.rate_pps,
-            options.flows,
-            options.rcvbuf,
-        ),
+        strategy, sides.client, sides.reflector, sender_dev, receiver_dev, _load(options), account
+    )
+
+
+def _record(
+    strategy: Strategy, options: Options, sides: Sides, rounds: list[dict[str, Any]]
+) -> dict[str, Any]:
+    if options.mode == PINGPONG:
+        return pingpong.record(strategy, _pingpong(options), rounds)
+    assert sides.reflector.cpu is not None  # the testbed pins the receiver
+    return load.record(strategy, _load(options), rounds, sides.reflector.cpu)
+
+
+def _pingpong(options: Options) -> pingpong.Settings:
+    return pingpong.Settings(options.round_s, options.message_size)
+
+
+def _load(options: Options) -> load.LoadSettings:
+    return load.LoadSettings(
+        options.mode,
+        options.round_s,
+        options.message_size,
+        options.rate_pps,
+        options.flows,
+        options.rcvbuf,
+        stall=options.stall,
     )

@@ -1,56 +1,73 @@
-"""The kernel's own counters, snapshotted before and after a run: per CPU (hard IRQs,
-NET_RX softirqs, user/system/softirq time), per thread (context switches, CPU time) and
-per namespace (busy-poll packets, UDP drops)."""
+"""The kernel's own counters, snapshotted before and after a run: per CPU (interrupts by
+kind, NET_RX softirqs raised), per process (context switches) and per namespace (busy-poll
+packets, UDP drops). CPU time comes from machine.py, not from /proc/stat's tick samples."""
 
 from __future__ import annotations
 
-import os
 import resource
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from ..backends import procfs
 from ..host import Host
 
-TICK_NS = 1_000_000_000 // os.sysconf("SC_CLK_TCK")
+# /proc/interrupts rows by kind: numbered rows are devices; on veth none of them is ours,
+# and what moves are the IPIs that wake a CPU and the local timer.
+IPI_ROWS = frozenset({"RES", "CAL", "TLB", "IWI", "PIN", "NPI", "PIW", "PMN"})
+TIMER_ROWS = frozenset({"LOC"})
+INTERRUPT_KINDS = ("device", "ipi", "timer", "other")
+
+
+def interrupt_kind(irq: str) -> str:
+    if irq.isdigit():
+        return "device"
+    if irq in IPI_ROWS:
+        return "ipi"
+    return "timer" if irq in TIMER_ROWS else "other"
 
 
 @dataclass(frozen=True)
-class CpuSnapshot:
-    hardirqs: tuple[int, ...]
+class CpuCounts:
+    interrupts: dict[str, tuple[int, ...]]  # kind -> per CPU
     net_rx: tuple[int, ...]
-    ticks: dict[int, dict[str, int]]
 
 
-def cpu_snapshot(host: Host = Host()) -> CpuSnapshot:
+def cpu_counts(host: Host = Host()) -> CpuCounts:
     lines = procfs.read_interrupts(host)
     ncpu = max((len(line.per_cpu) for line in lines), default=0)
-    hardirqs = tuple(
-        sum(line.per_cpu[c] for line in lines if len(line.per_cpu) > c) for c in range(ncpu)
-    )
-    return CpuSnapshot(
-        hardirqs,
+    by_kind = {kind: [0] * ncpu for kind in INTERRUPT_KINDS}
+    for line in lines:
+        row = by_kind[interrupt_kind(line.irq)]
+        for cpu, count in enumerate(line.per_cpu):
+            row[cpu] += count
+    return CpuCounts(
+        {kind: tuple(row) for kind, row in by_kind.items()},
         procfs.read_softirqs(host).get("NET_RX", ()),
-        procfs.parse_stat_cpus(procfs.read(host, "stat")),
     )
 
 
-def cpu_delta(before: CpuSnapshot, after: CpuSnapshot) -> list[dict[str, int]]:
-    rows = []
-    for cpu in sorted(after.ticks):
-        ticks = {
-            k: (after.ticks[cpu][k] - before.ticks[cpu][k]) * TICK_NS
-            for k in ("user", "system", "softirq", "irq", "idle")
+def counts_delta(before: CpuCounts, after: CpuCounts) -> list[dict[str, Any]]:
+    """Per CPU: interrupts by kind and NET_RX softirqs raised, over the window."""
+    return [
+        {
+            "cpu": cpu,
+            "interrupts": {
+                kind: after.interrupts[kind][cpu] - before.interrupts[kind][cpu]
+                for kind in INTERRUPT_KINDS
+            },
+            "net_rx_softirqs": after.net_rx[cpu] - before.net_rx[cpu],
         }
-        rows.append(
-            {
-                "cpu": cpu,
-                "hardirqs": after.hardirqs[cpu] - before.hardirqs[cpu],
-                "net_rx_softirqs": after.net_rx[cpu] - before.net_rx[cpu],
-                **{f"{k}_ns": v for k, v in ticks.items()},
-            }
-        )
-    return rows
+        for cpu in range(len(after.net_rx))
+    ]
+
+
+def interrupts_per_kpkt(rows: list[dict[str, Any]], packets: int) -> dict[str, float]:
+    per = max(packets, 1)
+    return {
+        kind: round(1000 * sum(r["interrupts"][kind] for r in rows) / per, 2)
+        for kind in INTERRUPT_KINDS
+    }
 
 
 @dataclass(frozen=True)
@@ -77,6 +94,12 @@ def thread_snapshot() -> ThreadSnapshot:
     )
 
 
+def context_switches(pid: int) -> tuple[int, int]:
+    """(voluntary, involuntary) context switches of process pid's main thread so far."""
+    status = procfs.parse_task_status(Path(f"/proc/{pid}/status").read_text())
+    return status["voluntary_ctxt_switches"], status["nonvoluntary_ctxt_switches"]
+
+
 def thread_delta(before: ThreadSnapshot, after: ThreadSnapshot) -> dict[str, int]:
     return {
         "ctx_voluntary": after.voluntary - before.voluntary,
@@ -95,10 +118,10 @@ NETNS_COUNTERS = (
 )
 
 
-def netns_snapshot() -> dict[str, int]:
-    """Counters of this process's network namespace."""
-    tables = procfs.parse_netstat(Path("/proc/self/net/netstat").read_text())
-    tables.update(procfs.parse_netstat(Path("/proc/self/net/snmp").read_text()))
+def netns_snapshot(pid: int | str = "self") -> dict[str, int]:
+    """Counters of the network namespace process pid is in."""
+    tables = procfs.parse_netstat(Path(f"/proc/{pid}/net/netstat").read_text())
+    tables.update(procfs.parse_netstat(Path(f"/proc/{pid}/net/snmp").read_text()))
     return {name: tables.get(proto, {}).get(name, 0) for proto, name in NETNS_COUNTERS}
 
 

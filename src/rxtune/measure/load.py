@@ -1,6 +1,8 @@
 """High-rate runs: a sender in the C engine offers a paced load (--rate) or floods, from one
 or more flows; the receiver takes it with the strategy under test. Throughput mode counts
-what arrived and where the rest was dropped; load mode adds each packet's latency."""
+what arrived and where the rest was dropped; load mode adds each packet's latency, from its
+intended send time. The sender takes the cost snapshots right around its traffic, so the
+window holds no start-up and no drain."""
 
 from __future__ import annotations
 
@@ -24,13 +26,14 @@ from ..errors import NotPermitted, RxtuneError, Unsupported
 from ..host import Host, Worker
 from ..strategies import LOAD, Receiver, Strategy
 from .counters import (
-    cpu_delta,
-    cpu_snapshot,
+    context_switches,
+    counts_delta,
+    cpu_counts,
+    interrupts_per_kpkt,
     netns_delta,
     netns_snapshot,
-    thread_delta,
-    thread_snapshot,
 )
+from .machine import MachineAccount, Window, receive_cost
 from .pingpong import Endpoint
 from .stats import summarize
 
@@ -42,12 +45,15 @@ FLOOD_BATCH = 32
 MAX_RATE = 2_000_000
 ETH_P_IP = 0x0800
 XDP_FLAGS_DRV_MODE = 1 << 2
+XSK_BUSY_WAIT_S = 2.0
 
 
-# latency, to_kernel, kernel_to_app: sample arrays (load mode), or None (throughput mode)
-Arrays = tuple[np.ndarray | None, np.ndarray | None, np.ndarray | None]
+# latency, send_delay, to_stamp, stamp_to_app: per-packet arrays (load mode), or None
+Arrays = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None
+SPLITS = ("send_delay", "to_rx_stamp", "rx_stamp_to_app")
 # a receive loop, set up: (deadline_ns, arrays, seen bitmap, realtime - monotonic) -> stats
 Loop = Callable[[int, Arrays, bytearray, int], dict[str, int]]
+URING_BATCH_WAIT_US = 50  # a sleeping io_uring receiver in throughput mode waits for a batch
 
 
 @dataclass(frozen=True)
@@ -62,6 +68,11 @@ class LoadSettings:
     tpacket_blocks: int = 16
     tpacket_timeout_ms: int = 1
     uring_buffers: int = 4096
+    stall: tuple[int, int] = (0, 0)  # (at, length) in ns: a sender stall, to calibrate
+
+    @property
+    def records_latency(self) -> bool:
+        return self.mode == LOAD
 
     @property
     def offered(self) -> int:
@@ -107,7 +118,12 @@ class _Receiver:
         return sock
 
     def _socket(self) -> Loop:
-        opened = open_udp(self.strategy, (self.me.address, PORT), rcvbuf=self.settings.rcvbuf)
+        opened = open_udp(
+            self.strategy,
+            (self.me.address, PORT),
+            rx_timestamps=self.settings.records_latency,
+            rcvbuf=self.settings.rcvbuf,
+        )
         self.closers.append(opened.close)
         opened.sock.setsockopt(socket.SOL_SOCKET, SO_RXQ_OVFL, 1)
         self.napi_source = opened.sock
@@ -118,7 +134,7 @@ class _Receiver:
             self.strategy.batch,
         )
         return lambda deadline, arrays, seen, offset: _engine.rx_socket(
-            fd, epfd, wait, batch, deadline, *arrays, seen, offset
+            fd, epfd, wait, batch, deadline, arrays, seen, offset
         )
 
     def _uring(self) -> Loop:
@@ -126,6 +142,10 @@ class _Receiver:
         self.napi_source = sock
         fd, s = sock.fileno(), self.strategy
         buffers = self.settings.uring_buffers
+        # a busy poller waits for one completion (the kernel busy polls once before it
+        # sleeps); a sleeper in throughput mode waits for a batch, or 50 µs after the first
+        batch = 1 if s.busy_poll_us or self.settings.records_latency else s.batch
+        min_wait = 0 if batch == 1 else URING_BATCH_WAIT_US
         return lambda deadline, arrays, seen, offset: _engine.rx_uring(
             fd,
             256,
@@ -133,8 +153,10 @@ class _Receiver:
             2048,
             s.busy_poll_us or 0,
             1 if s.busy_poll_us else 0,
+            batch,
+            min_wait,
             deadline,
-            *arrays,
+            arrays,
             seen,
             offset,
         )
@@ -159,7 +181,7 @@ class _Receiver:
             st.tpacket_timeout_ms,
             PORT,
             deadline,
-            *arrays,
+            arrays,
             seen,
             offset,
         )
@@ -189,14 +211,20 @@ class _Receiver:
                 )
 
         self.closers.append(detach)
-        try:
-            self.xsk = _engine.xsk_open(index, 0, map_fd, 4096)
-        except OSError as error:
-            raise Unsupported(f"AF_XDP socket on {self.dev}: {error.strerror}") from None
+        # the previous run's socket leaves its queue in a deferred release: EBUSY for a while
+        give_up = time.monotonic() + XSK_BUSY_WAIT_S
+        while True:
+            try:
+                self.xsk = _engine.xsk_open(index, 0, map_fd, 4096)
+                break
+            except OSError as error:
+                if error.errno != errno.EBUSY or time.monotonic() > give_up:
+                    raise Unsupported(f"AF_XDP socket on {self.dev}: {error.strerror}") from None
+                time.sleep(0.02)
         self.closers.append(self._close_xsk)
         poll_mode = int(self.strategy.poll_mode)
         return lambda deadline, arrays, seen, offset: _engine.rx_xdp(
-            self.xsk, poll_mode, PORT, deadline, *arrays, seen
+            self.xsk, poll_mode, PORT, deadline, arrays, seen
         )
 
     def _close_xsk(self) -> None:
@@ -237,29 +265,19 @@ def _receive(
                 f"namespace {me.netns} (holders: {_port_holders(PORT)})"
             ) from None
         capacity = settings.offered
+        # filled, so every page is faulted in before the clock starts
         arrays: Arrays = (
-            (
-                np.empty(capacity, np.int64),
-                np.empty(capacity, np.int64),
-                np.empty(capacity, np.int64),
-            )
-            if settings.mode == LOAD
-            else (None, None, None)
+            tuple(np.full(capacity, -1, np.int64) for _ in range(4))  # type: ignore[assignment]
+            if settings.records_latency
+            else None
         )
-        seen = bytearray(capacity // 8 + 1)
+        seen = bytearray(capacity // 8 + 1)  # zeroed by memset: its pages are touched too
         offset = _engine.clock_offset()
-        before = (
-            cpu_snapshot(),
-            netns_snapshot(),
-            thread_snapshot(),
-            _softnet_dropped(),
-            _device_drops(dev),
-        )
+        before = (netns_snapshot(), _softnet_dropped(), _device_drops(dev))
         ready()
         deadline = time.monotonic_ns() + int(
             (START_ALLOWANCE_S + settings.duration_s + DRAIN_S) * 1e9
         )
-        started = time.monotonic_ns()
         try:
             stats = loop(deadline, arrays, seen, offset)
         except OSError as error:  # the kernel refused a piece of the strategy
@@ -271,33 +289,28 @@ def _receive(
                     else ""
                 )
             ) from None
-        after = (
-            cpu_snapshot(),
-            netns_snapshot(),
-            thread_snapshot(),
-            _softnet_dropped(),
-            _device_drops(dev),
-        )
+        after = (netns_snapshot(), _softnet_dropped(), _device_drops(dev))
         received = min(stats["packets"], capacity)
         return {
             "stats": stats,
             "napi_id": receiver.napi_id(),
-            "loop_ns": time.monotonic_ns() - started,
-            "cpus": cpu_delta(before[0], after[0]),
-            "netns": netns_delta(before[1], after[1]),
-            "thread": thread_delta(before[2], after[2]),
-            "softnet_dropped": after[3] - before[3],
-            "device_drops": {k: after[4][k] - before[4][k] for k in after[4]},
-            "latency": arrays[0][:received] if arrays[0] is not None else None,
-            "to_kernel": arrays[1][:received] if arrays[1] is not None else None,
-            "kernel_to_app": arrays[2][:received] if arrays[2] is not None else None,
+            "netns": netns_delta(before[0], after[0]),
+            "softnet_dropped": after[1] - before[1],
+            "device_drops": {k: after[2][k] - before[2][k] for k in after[2]},
+            "samples": None if arrays is None else tuple(a[:received] for a in arrays),
         }
     finally:
         receiver.close()
 
 
 def _send(
-    ready: Callable[[], None], me: Endpoint, peer: Endpoint, settings: LoadSettings, dev: str
+    ready: Callable[[], None],
+    me: Endpoint,
+    peer: Endpoint,
+    settings: LoadSettings,
+    dev: str,
+    account: MachineAccount,
+    receiver_pid: int,
 ) -> dict[str, Any]:
     socks = []
     try:
@@ -306,9 +319,12 @@ def _send(
             socks.append(sock)
             sock.bind((me.address, FIRST_SOURCE_PORT + flow))
             sock.connect((peer.address, PORT))
-        before = _device_drops(dev)
+        before_drops = _device_drops(dev)
         ready()
         time.sleep(START_ALLOWANCE_S / 2)
+        # the slow reads first, the exact snapshot last, right before the first packet
+        counts, switches = cpu_counts(), context_switches(receiver_pid)
+        first = account.snapshot(receiver_pid)
         rate = settings.rate_pps if settings.mode == LOAD else 0
         stats = _engine.send_load(
             [s.fileno() for s in socks],
@@ -316,9 +332,18 @@ def _send(
             rate,
             int(settings.duration_s * 1e9),
             FLOOD_BATCH,
+            settings.stall,
         )
-        after = _device_drops(dev)
-        return {**stats, "device_drops": {k: after[k] - before[k] for k in after}}
+        last = account.snapshot(receiver_pid)
+        counts_after, switches_after = cpu_counts(), context_switches(receiver_pid)
+        after_drops = _device_drops(dev)
+        return {
+            **stats,
+            "device_drops": {k: after_drops[k] - before_drops[k] for k in after_drops},
+            "window": Window(first, last),
+            "cpus": counts_delta(counts, counts_after),
+            "context_switches": sum(switches_after) - sum(switches),
+        }
     finally:
         for sock in socks:
             sock.close()
@@ -331,7 +356,10 @@ def run(
     sender_dev: str,
     receiver_dev: str,
     settings: LoadSettings,
+    account: MachineAccount,
 ) -> dict[str, Any]:
+    """One round: (sent, got), the sender's and the receiver's raw figures; record() turns
+    the rounds of a strategy into its row."""
     workers: list[Worker] = []
     try:
         rx = Worker(
@@ -341,39 +369,66 @@ def run(
         if not rx.wait_ready(15):
             rx.result(5)
             raise RxtuneError("receiver did not start")
-        tx = Worker(sender.netns, sender.cpu, _send, sender, receiver, settings, sender_dev)
+        tx = Worker(
+            sender.netns, sender.cpu, _send, sender, receiver, settings, sender_dev, account, rx.pid
+        )
         workers.append(tx)
         sent = tx.result(settings.duration_s + 30)
         got = rx.result(settings.duration_s + 30)
     finally:
         for worker in workers:
             worker.kill()
-    return record(strategy, settings, sent, got)
+    return {"sent": sent, "got": got}
 
 
-def _per_k(value: int, packets: int) -> float:
-    return round(1000 * value / max(packets, 1), 2)
+def drop_points(strategy: Strategy, sent: dict[str, Any], got: dict[str, Any]) -> dict[str, int]:
+    """One count per place a packet can die; where one drop moves several counters, it is
+    counted at the first and taken out of the others. A failed veth forward counts as the
+    sender's tx_dropped (a backlog drop also as softnet `dropped` and the receiver's
+    rx_dropped); a failed XDP redirect as the XSK's statistics and the receiver's
+    rx_dropped."""
+    backlog = got["softnet_dropped"]
+    ring = got["stats"]["ring_drops"]
+    xsk = ring if strategy.kind == Receiver.AF_XDP else 0
+    return {
+        # a TPACKET tap's packets also reach a UDP sink no one reads: not losses
+        "socket_buffer": 0 if strategy.kind == Receiver.TPACKET else got["netns"]["RcvbufErrors"],
+        "ring": ring,
+        "backlog": backlog,
+        "veth_forward": max(sent["device_drops"]["tx_dropped"] - backlog, 0),
+        "receiver_device": max(got["device_drops"]["rx_dropped"] - backlog - xsk, 0),
+    }
 
 
 def record(
-    strategy: Strategy, settings: LoadSettings, sent: dict[str, Any], got: dict[str, Any]
+    strategy: Strategy, settings: LoadSettings, rounds: list[dict[str, Any]], receiving_cpu: int
 ) -> dict[str, Any]:
-    stats, thread = got["stats"], got["thread"]
-    tap = strategy.kind == Receiver.TPACKET
-    received = stats["packets"]
-    cpu_ns = thread["cpu_ns"]
-    hardirqs = sum(c["hardirqs"] for c in got["cpus"])
-    net_rx = sum(c["net_rx_softirqs"] for c in got["cpus"])
-    seconds = sent["elapsed_ns"] / 1e9 if sent["elapsed_ns"] else settings.duration_s
+    """A strategy's row from its interleaved rounds: counts add up, latency percentiles are
+    over every sample of every round, and each confidence interval is over the rounds."""
+    sents = [r["sent"] for r in rounds]
+    gots = [r["got"] for r in rounds]
+    sent = sum(s["sent"] for s in sents)
+    received = sum(g["stats"]["packets"] for g in gots)
+    windows = [s["window"] for s in sents]
+    seconds = sum(s["elapsed_ns"] for s in sents) / 1e9 or settings.duration_s
+    drops: dict[str, int] = {}
+    for s, g in zip(sents, gots, strict=True):
+        for point, count in drop_points(strategy, s, g).items():
+            drops[point] = drops.get(point, 0) + count
+    cpus = [
+        {**row, **_cpu_time(windows, row["cpu"])} for row in _sum_rows([s["cpus"] for s in sents])
+    ]
+    per_round = [
+        _round_figures(s, g, receiving_cpu, settings) for s, g in zip(sents, gots, strict=True)
+    ]
     latency = {}
-    if got["latency"] is not None:
+    if settings.records_latency:
+        pooled = [np.concatenate([g["samples"][i] for g in gots]) for i in range(4)]
         latency = {
-            "latency_ns": summarize(got["latency"]),
-            "split_ns": {
-                "to_kernel": summarize(got["to_kernel"]),
-                "kernel_to_app": summarize(got["kernel_to_app"]),
-            },
+            "latency_ns": summarize(pooled[0], [r["latency_ns"] for r in per_round]),
+            "split_ns": {name: summarize(pooled[i + 1]) for i, name in enumerate(SPLITS)},
         }
+    calls = sum(g["stats"]["calls"] for g in gots)
     return {
         "strategy": strategy.name,
         "label": strategy.label,
@@ -387,43 +442,84 @@ def record(
             "sysctls": strategy.sysctls,
             "napi": strategy.napi,
         },
-        "offered_pps": settings.rate_pps if settings.mode == LOAD else None,
-        "packets": {
-            "sent": sent["sent"],
-            "received": received,
-            "lost": max(sent["sent"] - received, 0),
-            "duplicates": stats["duplicates"],
-            "reordered": stats["reordered"],
-            "foreign": stats["foreign"],
-            "late_sends": sent["late"],
-        },
+        "rounds": len(rounds),
         "rate": {
-            "sent_pps": round(sent["sent"] / seconds),
+            "offered_pps": settings.rate_pps if settings.mode == LOAD else None,
+            "achieved_pps": round(sent / seconds),
             "received_pps": round(received / seconds),
         },
-        "drops": {
-            "sender": sent["errors"],
-            # a TPACKET tap's packets also reach a UDP sink no one reads: not losses
-            "socket_buffer": 0 if tap else got["netns"]["RcvbufErrors"],
-            "socket_overflow_counter": stats["socket_overflows"],
-            "softnet_backlog": got["softnet_dropped"],
-            "ring": stats["ring_drops"],
-            "device": sum(got["device_drops"].values()) + sum(sent["device_drops"].values()),
+        "packets": {
+            "sent": sent,
+            "received": received,
+            "sender_errors": sum(s["errors"] for s in sents),
+            "dropped": sum(drops.values()),
+            "unaccounted": sent - received - sum(drops.values()),
+            "duplicates": sum(g["stats"]["duplicates"] for g in gots),
+            "reordered": sum(g["stats"]["reordered"] for g in gots),
+            "foreign": sum(g["stats"]["foreign"] for g in gots),
+            "late_sends": sum(s["late"] for s in sents),
         },
+        "drops": drops,
         **latency,
         "cost": {
-            **thread,
-            "cpu_ns_per_packet": round(cpu_ns / max(received, 1), 1),
-            "cpu_fraction": round(cpu_ns / max(got["loop_ns"], 1), 3),
-            "ctx_per_kpkt": _per_k(thread["ctx_voluntary"] + thread["ctx_involuntary"], received),
-            "hardirqs_per_kpkt": _per_k(hardirqs, received),
-            "net_rx_softirqs_per_kpkt": _per_k(net_rx, received),
-            "packets_per_call": round(received / max(stats["calls"], 1), 2),
-            "hardirqs": hardirqs,
-            "net_rx_softirqs": net_rx,
+            **receive_cost(windows, receiving_cpu, [g["stats"]["packets"] for g in gots]),
+            "ctx_per_kpkt": _per_k(sum(s["context_switches"] for s in sents), received),
+            "interrupts_per_kpkt": interrupts_per_kpkt(cpus, received),
+            "net_rx_softirqs_per_kpkt": _per_k(sum(c["net_rx_softirqs"] for c in cpus), received),
+            "packets_per_call": round(received / max(calls, 1), 2),
         },
-        "cpus": got["cpus"],
-        "napi_id": got["napi_id"],
-        "busy_poll_rx_packets": got["netns"]["BusyPollRxPackets"],
+        "window": {
+            "ns": sum(w.ns for w in windows),
+            "drain_ns": max(
+                g["stats"]["last_ns"] - (s["started_ns"] + s["elapsed_ns"])
+                for s, g in zip(sents, gots, strict=True)
+            ),
+        },
+        "per_round": per_round,
+        "cpus": cpus,
+        "napi_id": gots[-1]["napi_id"],
+        "busy_poll_rx_packets": sum(g["netns"]["BusyPollRxPackets"] for g in gots),
         "unsupported": None,
     }
+
+
+def _per_k(value: int, packets: int) -> float:
+    return round(1000 * value / max(packets, 1), 2)
+
+
+def _sum_rows(rounds: list[list[dict[str, Any]]]) -> list[dict[str, Any]]:
+    """Per-CPU count rows of several rounds, added up."""
+    total = rounds[0]
+    for rows in rounds[1:]:
+        total = [
+            {
+                "cpu": a["cpu"],
+                "interrupts": {k: a["interrupts"][k] + b["interrupts"][k] for k in a["interrupts"]},
+                "net_rx_softirqs": a["net_rx_softirqs"] + b["net_rx_softirqs"],
+            }
+            for a, b in zip(total, rows, strict=True)
+        ]
+    return total
+
+
+def _cpu_time(windows: list[Window], cpu: int) -> dict[str, int]:
+    rows = [w.cpu(cpu) for w in windows]
+    return {key: sum(r[key] for r in rows) for key in rows[0]}
+
+
+def _round_figures(
+    sent: dict[str, Any], got: dict[str, Any], receiving_cpu: int, settings: LoadSettings
+) -> dict[str, Any]:
+    """The figures of one round, from which the intervals are made."""
+    packets = got["stats"]["packets"]
+    cost = receive_cost([sent["window"]], receiving_cpu, [packets])
+    figures: dict[str, Any] = {
+        "received": packets,
+        "achieved_pps": round(sent["sent"] / max(sent["elapsed_ns"] / 1e9, 1e-9)),
+        "receive_cpu_ns_per_packet": cost["receive_cpu_ns_per_packet"],
+        "receive_cores": cost["receive_cores"],
+        "thread_cpu_ns_per_packet": cost["thread_cpu_ns_per_packet"],
+    }
+    if settings.records_latency:
+        figures["latency_ns"] = summarize(got["samples"][0])
+    return figures

@@ -10,6 +10,7 @@ BUSY_POLL_IDLE = "busy-poll-idle"  # busy polling was asked for and never found 
 GRO_FORWARDING = "gro-forwarding"  # GRO holds datagrams: a busy poller waits out its window
 NO_ECHO = "no-echo"  # ping-pong round trips without an answer
 LOST = "lost"  # packets that did not arrive, with where they were counted
+UNDER_RATE_NOTE = "under-rate"  # a load run that did not achieve its offered rate
 
 
 def note(code: str, text: str) -> dict[str, Any]:

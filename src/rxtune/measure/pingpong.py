@@ -17,14 +17,16 @@ from ..errors import RxtuneError
 from ..host import Worker
 from ..strategies import Strategy
 from .counters import (
-    cpu_delta,
-    cpu_snapshot,
+    counts_delta,
+    cpu_counts,
+    interrupts_per_kpkt,
     netns_delta,
     netns_snapshot,
     thread_delta,
     thread_snapshot,
 )
-from .stats import summarize
+from .machine import MachineAccount, Window
+from .stats import interval, summarize
 
 PORT = 47000
 WARMUP_PACKETS = 300
@@ -89,7 +91,12 @@ def _reflector(
 
 
 def _client(
-    ready: Callable[[], None], strategy: Strategy, me: Endpoint, peer: Endpoint, settings: Settings
+    ready: Callable[[], None],
+    strategy: Strategy,
+    me: Endpoint,
+    peer: Endpoint,
+    settings: Settings,
+    account: MachineAccount,
 ) -> dict[str, Any]:
     sock = open_udp(
         strategy,
@@ -117,7 +124,8 @@ def _client(
             raise RxtuneError(
                 f"no echo from {peer.address}:{PORT} during warm-up ({warm['sent']} sent)"
             )
-        cpus_before, ns_before, thread_before = cpu_snapshot(), netns_snapshot(), thread_snapshot()
+        counts_before, ns_before, thread_before = cpu_counts(), netns_snapshot(), thread_snapshot()
+        first = account.snapshot()
         start = time.monotonic_ns()
         counts = _engine.ping(
             fd,
@@ -132,13 +140,15 @@ def _client(
             wake,
         )
         elapsed = time.monotonic_ns() - start
+        last = account.snapshot()
         thread = thread_delta(thread_before, thread_snapshot())
-        cpus = cpu_delta(cpus_before, cpu_snapshot())
+        cpus = counts_delta(counts_before, cpu_counts())
         received = min(counts["received"], len(rtt))
         return {
             "counts": counts,
             "elapsed_ns": elapsed,
             "cpus": cpus,
+            "window": Window(first, last),
             "napi_id": sock.napi_id(),
             "thread": thread,
             "loop_ns": elapsed,
@@ -151,13 +161,18 @@ def _client(
 
 
 def run(
-    strategy: Strategy, client: Endpoint, reflector: Endpoint, settings: Settings
+    strategy: Strategy,
+    client: Endpoint,
+    reflector: Endpoint,
+    settings: Settings,
+    account: MachineAccount,
 ) -> dict[str, Any]:
-    """Run one strategy; returns the record for the result's `runs` list."""
+    """One round: the client's and (when local) the reflector's raw figures."""
+    client_args = (_client, strategy, client, reflector, settings, account)
     if reflector.remote:
-        ping = Worker(client.netns, client.cpu, _client, strategy, client, reflector, settings)
+        ping = Worker(client.netns, client.cpu, *client_args)
         try:
-            return record(strategy, settings, ping.result(settings.duration_s + 30), None)
+            return {"client": ping.result(settings.duration_s + 30), "reflector": None}
         finally:
             ping.kill()
     workers: list[Worker] = []
@@ -167,39 +182,73 @@ def run(
         if not echo.wait_ready(10):
             echo.result(1)  # raises the reflector's error
             raise RxtuneError("reflector did not start")
-        ping = Worker(client.netns, client.cpu, _client, strategy, client, reflector, settings)
+        ping = Worker(client.netns, client.cpu, *client_args)
         workers.append(ping)
         client_result = ping.result(settings.duration_s + 30)
         reflector_result = echo.result(30)
     finally:
         for worker in workers:
             worker.kill()
-    return record(strategy, settings, client_result, reflector_result)
+    return {"client": client_result, "reflector": reflector_result}
 
 
-def record(
-    strategy: Strategy, settings: Settings, client: dict[str, Any], reflector: dict[str, Any] | None
-) -> dict[str, Any]:
-    """The run's row. With a local reflector, latency is its exact one-way figure and the
-    costs are its thread's; against a remote one (no shared clock), latency is RTT/2 and
-    the costs and the kernel→app part are the client's, which then is the receiver."""
-    sent, received = client["counts"]["sent"], client["counts"]["received"]
-    receiver = reflector or client
-    rx_packets = max(receiver["counts"]["received"], 1)
-    thread = receiver["thread"]
-    cpu_ns = thread["cpu_ns"]
-    if reflector:
-        latency = summarize(reflector["one_way"])
+def _total(rows: list[dict[str, int]]) -> dict[str, int]:
+    return {key: sum(row[key] for row in rows) for key in rows[0]}
+
+
+def _one_way(client: dict[str, Any], reflector: dict[str, Any] | None) -> np.ndarray:
+    return reflector["one_way"] if reflector else client["rtt"] // 2
+
+
+def _busy_ns(window: Window) -> int:
+    return sum(window.cpu(c)["busy_ns"] for c in range(len(window.after.cpus)))
+
+
+def record(strategy: Strategy, settings: Settings, rounds: list[dict[str, Any]]) -> dict[str, Any]:
+    """The strategy's row from its rounds. With a local reflector, latency is its exact
+    one-way figure and the thread costs are its thread's; against a remote one (no shared
+    clock), latency is RTT/2 and the thread costs and the stamp->app part are the client's,
+    which then is the receiver. The machine's busy time covers every CPU of this host."""
+    clients = [r["client"] for r in rounds]
+    reflectors = [r["reflector"] for r in rounds if r["reflector"]]
+    remote = not reflectors
+    receivers = clients if remote else reflectors
+    sent = sum(c["counts"]["sent"] for c in clients)
+    received = sum(c["counts"]["received"] for c in clients)
+    rx_packets = max(sum(r["counts"]["received"] for r in receivers), 1)
+    thread = _total([r["thread"] for r in receivers])
+    elapsed = sum(c["elapsed_ns"] for c in clients)
+    rtt = np.concatenate([c["rtt"] for c in clients])
+    per_round = [
+        summarize(_one_way(r["client"], r["reflector"]))
+        | {"machine_cpu_ns_per_round_trip": _busy_ns(r["client"]["window"])
+           / max(r["client"]["counts"]["received"], 1)}
+        for r in rounds
+    ]  # fmt: skip
+    latency = summarize(
+        np.concatenate([_one_way(r["client"], r["reflector"]) for r in rounds]), per_round
+    )
+    if remote:
         split = {
-            "to_kernel": summarize(reflector["to_kernel"]),
-            "kernel_to_app": summarize(reflector["kernel_to_app"]),
+            "to_rx_stamp": summarize(np.empty(0, np.int64)),
+            "rx_stamp_to_app": summarize(np.concatenate([c["kernel_to_app"] for c in clients])),
         }
     else:
-        latency = summarize(client["rtt"] // 2)
         split = {
-            "to_kernel": summarize(np.empty(0, np.int64)),
-            "kernel_to_app": summarize(client["kernel_to_app"]),
+            "to_rx_stamp": summarize(np.concatenate([r["to_kernel"] for r in reflectors])),
+            "rx_stamp_to_app": summarize(np.concatenate([r["kernel_to_app"] for r in reflectors])),
         }
+    cpus = [
+        {
+            "cpu": rows[0]["cpu"],
+            "interrupts": _total([row["interrupts"] for row in rows]),
+            "net_rx_softirqs": sum(row["net_rx_softirqs"] for row in rows),
+            **_total([c["window"].cpu(rows[0]["cpu"]) for c in clients]),
+        }
+        for rows in zip(*(c["cpus"] for c in clients), strict=True)
+    ]
+    busy = sum(_busy_ns(c["window"]) for c in clients)
+    loop_ns = sum(r["loop_ns"] for r in receivers)
     return {
         "strategy": strategy.name,
         "label": strategy.label,
@@ -211,37 +260,43 @@ def record(
             "epoll_params": (vars(strategy.epoll_params) if strategy.epoll_params else None),
             "napi": strategy.napi,
         },
-        "latency_basis": "one-way" if reflector else "rtt/2",
+        "rounds": len(rounds),
+        "latency_basis": "rtt/2" if remote else "one-way",
         "latency_ns": latency,
-        "rtt_ns": summarize(client["rtt"]),
+        "rtt_ns": summarize(rtt),
         "split_ns": split,
         "packets": {
             "sent": sent,
             "received": received,
             "lost": sent - received,
-            "reordered": reflector["counts"]["reordered"] if reflector else 0,
-            "reflected": receiver["counts"]["received"],
+            "reordered": sum(r["counts"]["reordered"] for r in reflectors),
+            "reflected": rx_packets,
         },
-        "rate": {
-            "round_trips_per_s": round(received / (client["elapsed_ns"] / 1e9), 1)
-            if client["elapsed_ns"]
-            else 0.0
-        },
+        "rate": {"round_trips_per_s": round(received / (elapsed / 1e9), 1) if elapsed else 0.0},
         "cost": {
-            **thread,
-            "cpu_ns_per_packet": round(cpu_ns / rx_packets, 1),
-            # of one core, over the measured interval: what a strategy costs whatever
-            # the packet rate (a busy poller keeps its core whether packets come or not)
-            "cpu_fraction": round(cpu_ns / max(receiver["loop_ns"], 1), 3),
-            "ctx_per_packet": round(
-                (thread["ctx_voluntary"] + thread["ctx_involuntary"]) / rx_packets, 3
+            # both sides send and receive: the machine's figure is per round trip
+            "machine_cpu_ns_per_round_trip": round(busy / max(received, 1), 1),
+            "machine_cpu_ns_per_round_trip_ci": interval(
+                [r["machine_cpu_ns_per_round_trip"] for r in per_round]
             ),
-            "hardirqs": sum(c["hardirqs"] for c in client["cpus"]),
-            "net_rx_softirqs": sum(c["net_rx_softirqs"] for c in client["cpus"]),
+            "machine_cores": round(busy / max(sum(c["window"].ns for c in clients), 1), 3),
+            "thread_cpu_ns_per_packet": round(thread["cpu_ns"] / rx_packets, 1),
+            # of one core: what a strategy costs whatever the packet rate (a busy poller
+            # keeps its core whether packets come or not)
+            "thread_cores": round(thread["cpu_ns"] / max(loop_ns, 1), 3),
+            "ctx_per_kpkt": round(
+                1000 * (thread["ctx_voluntary"] + thread["ctx_involuntary"]) / rx_packets, 2
+            ),
+            "interrupts_per_kpkt": interrupts_per_kpkt(cpus, max(received, 1)),
+            "net_rx_softirqs_per_kpkt": round(
+                1000 * sum(c["net_rx_softirqs"] for c in cpus) / max(received, 1), 2
+            ),
+            "thread": thread,
         },
-        "cpus": client["cpus"],
-        "napi_id": receiver["napi_id"],
-        "busy_poll_rx_packets": receiver["netns"]["BusyPollRxPackets"],
-        "udp_drops": receiver["netns"]["RcvbufErrors"],
+        "per_round": per_round,
+        "cpus": cpus,
+        "napi_id": receivers[-1]["napi_id"],
+        "busy_poll_rx_packets": sum(r["netns"]["BusyPollRxPackets"] for r in receivers),
+        "udp_drops": sum(r["netns"]["RcvbufErrors"] for r in receivers),
         "unsupported": None,
     }

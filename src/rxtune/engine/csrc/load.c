@@ -14,8 +14,8 @@
 #define CONTROL_SIZE 128
 
 static int send_load(const int *fds, int nfds, size_t message_size, uint64_t rate_pps,
-                     int64_t duration_ns, int batch, struct rxt_send_stats *out,
-                     char (*bufs)[BUF_SIZE])
+                     int64_t duration_ns, int batch, struct rxt_stall stall,
+                     struct rxt_send_stats *out, char (*bufs)[BUF_SIZE])
 {
     struct mmsghdr msgs[MAX_BATCH];
     struct iovec iovs[MAX_BATCH];
@@ -32,14 +32,22 @@ static int send_load(const int *fds, int nfds, size_t message_size, uint64_t rat
         msgs[i].msg_hdr.msg_iovlen = 1;
     }
     int64_t start = rxt_now(CLOCK_MONOTONIC), end = start + duration_ns;
+    out->started_ns = start;
+    int stalled = stall.length_ns <= 0;
     uint64_t seq = 0;
     int flow = 0;
     double interval = rate_pps ? 1e9 / (double)rate_pps : 0;
     int per_call = rate_pps ? 1 : batch;
     for (;;) {
         int64_t now = rxt_now(CLOCK_MONOTONIC);
-        if (now >= end)
+        if (now >= end || seq + (uint64_t)per_call > RXT_MAX_SEQ)
             break;
+        if (!stalled && now - start >= stall.at_ns) {
+            while (rxt_now(CLOCK_MONOTONIC) < now + stall.length_ns)
+                ;
+            stalled = 1;
+        }
+        int64_t intended = now;
         if (rate_pps) { /* open loop: each packet has its slot, whatever the receiver does */
             int64_t slot = start + (int64_t)(seq * interval);
             if (slot >= end)
@@ -48,9 +56,15 @@ static int send_load(const int *fds, int nfds, size_t message_size, uint64_t rat
                 ;
             if (now - slot > LATE_NS)
                 out->late++;
+            intended = slot;
         }
+        int64_t delay = now - intended;
         for (int i = 0; i < per_call; i++) {
-            struct rxt_load_payload head = {.seq = seq + (uint64_t)i, .send_mono_ns = now};
+            struct rxt_load_payload head = {
+                .seq = (uint32_t)(seq + (uint64_t)i),
+                .send_delay_ns = delay > (int64_t)UINT32_MAX ? UINT32_MAX : (uint32_t)delay,
+                .intended_mono_ns = intended,
+            };
             memcpy(bufs[i], &head, sizeof(head));
         }
         int sent = sendmmsg(fds[flow], msgs, (unsigned)per_call, 0);
@@ -91,15 +105,20 @@ void rxt_record_packet(struct rxt_rx_record *rec, struct rxt_rx_stats *st, const
         st->highest_seq = head.seq + 1;
     if (st->packets < rec->capacity && rec->latency) {
         size_t i = st->packets;
-        rec->latency[i] = app_mono - head.send_mono_ns;
+        int64_t sent = head.intended_mono_ns + head.send_delay_ns;
+        rec->latency[i] = app_mono - head.intended_mono_ns;
+        rec->send_delay[i] = head.send_delay_ns;
         if (kstamp_real > 0) {
             int64_t kmono = kstamp_real - rec->real_minus_mono;
-            rec->to_kernel[i] = kmono - head.send_mono_ns;
-            rec->kernel_to_app[i] = app_mono - kmono;
+            rec->to_stamp[i] = kmono - sent;
+            rec->stamp_to_app[i] = app_mono - kmono;
         } else {
-            rec->to_kernel[i] = rec->kernel_to_app[i] = -1;
+            rec->to_stamp[i] = rec->stamp_to_app[i] = -1;
         }
     }
+    if (!st->packets)
+        st->first_ns = app_mono;
+    st->last_ns = app_mono;
     st->packets++;
 }
 
@@ -202,12 +221,13 @@ static int rx_socket(int fd, int epfd, enum rxt_wait wait, int batch, int64_t de
 /* Buffers per call, not static: loops run without the GIL, so two threads of one process
  * may receive at once. */
 int rxt_send_load(const int *fds, int nfds, size_t message_size, uint64_t rate_pps,
-                  int64_t duration_ns, int batch, struct rxt_send_stats *out)
+                  int64_t duration_ns, int batch, struct rxt_stall stall,
+                  struct rxt_send_stats *out)
 {
     char (*bufs)[BUF_SIZE] = malloc(MAX_BATCH * sizeof(*bufs));
     if (!bufs)
         return -ENOMEM;
-    int rc = send_load(fds, nfds, message_size, rate_pps, duration_ns, batch, out, bufs);
+    int rc = send_load(fds, nfds, message_size, rate_pps, duration_ns, batch, stall, out, bufs);
     free(bufs);
     return rc;
 }

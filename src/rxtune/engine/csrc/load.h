@@ -7,31 +7,45 @@
 #include "common.h"
 #include <stddef.h>
 
-/* The load's payload: seq and send time, 16 bytes, so an 18-byte payload carries it. */
+/* The load's payload, 16 bytes, so an 18-byte payload carries it. A packet's latency runs
+ * from its intended send time (its slot at the offered rate, as wrk2 does), so a stalled
+ * sender shows; how late it actually left is the first part of that latency. */
 struct rxt_load_payload {
-    uint64_t seq;
-    int64_t send_mono_ns;
+    uint32_t seq;
+    uint32_t send_delay_ns; /* left this long after its slot (saturates at 4.29 s) */
+    int64_t intended_mono_ns;
 };
+#define RXT_MAX_SEQ UINT32_MAX
 
 struct rxt_send_stats {
     uint64_t sent, errors, late; /* late: a paced packet left more than 10 µs behind its slot */
-    int64_t elapsed_ns;
+    int64_t started_ns, elapsed_ns;
+};
+
+/* A stall injected into the sender at stall_at_ns from its start, for the known-answer
+ * check of latency under load (0: none). */
+struct rxt_stall {
+    int64_t at_ns, length_ns;
 };
 
 /* fds: one connected UDP socket per flow. rate 0 floods with sendmmsg batches. */
 int rxt_send_load(const int *fds, int nfds, size_t message_size, uint64_t rate_pps,
-                  int64_t duration_ns, int batch, struct rxt_send_stats *out);
+                  int64_t duration_ns, int batch, struct rxt_stall stall,
+                  struct rxt_send_stats *out);
 
 struct rxt_rx_stats {
     uint64_t packets, calls, duplicates, reordered, foreign, highest_seq, ring_drops;
     uint64_t socket_overflows; /* SO_RXQ_OVFL: the kernel's drop counter of the socket */
+    int64_t first_ns, last_ns; /* when the first and the last test packet reached the loop */
 };
 
 /* Per-packet figures in arrival order (NULL arrays: count only), and a bitmap of seen
- * sequence numbers for duplicates. Kernel stamps are CLOCK_REALTIME; real_minus_mono turns
- * them into CLOCK_MONOTONIC, the sender's clock. */
+ * sequence numbers for duplicates. latency = send_delay + to_stamp + stamp_to_app, from
+ * the intended send time to the loop; to_stamp ends at the kernel's RX stamp (-1 without
+ * one). Kernel stamps are CLOCK_REALTIME; real_minus_mono turns them into CLOCK_MONOTONIC,
+ * the sender's clock. */
 struct rxt_rx_record {
-    int64_t *latency, *to_kernel, *kernel_to_app;
+    int64_t *latency, *send_delay, *to_stamp, *stamp_to_app;
     size_t capacity;
     uint8_t *seen;
     uint64_t seen_bits;
@@ -50,11 +64,14 @@ int rxt_rx_socket(int fd, int epfd, enum rxt_wait wait, int batch, int64_t deadl
                   struct rxt_rx_record *rec, struct rxt_rx_stats *st);
 
 /* io_uring multishot receive with a provided buffer ring; napi_busy_poll_us > 0 registers
- * NAPI busy polling (IORING_REGISTER_NAPI, 6.9). Returns -errno; -EOPNOTSUPP etc. when the
- * kernel lacks a piece. */
+ * NAPI busy polling (IORING_REGISTER_NAPI, 6.9). Each wait asks for wait_nr completions,
+ * returning with fewer after min_wait_us (6.12; 0: wait for all of them). A busy poller
+ * must wait for 1: the kernel busy polls once before it sleeps. Returns -errno; -EINVAL,
+ * -EOPNOTSUPP etc. when the kernel lacks a piece. */
 int rxt_rx_uring(int fd, unsigned entries, unsigned buffers, size_t buffer_size,
-                 unsigned napi_busy_poll_us, int prefer_busy_poll, int64_t deadline_ns,
-                 struct rxt_rx_record *rec, struct rxt_rx_stats *st);
+                 unsigned napi_busy_poll_us, int prefer_busy_poll, unsigned wait_nr,
+                 unsigned min_wait_us, int64_t deadline_ns, struct rxt_rx_record *rec,
+                 struct rxt_rx_stats *st);
 
 /* TPACKET_V3 ring on a bound AF_PACKET socket. */
 int rxt_rx_tpacket(int fd, unsigned block_size, unsigned block_count, unsigned timeout_ms,

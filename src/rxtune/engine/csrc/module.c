@@ -2,8 +2,10 @@
  * GIL; C returns plain numbers and Python names them. */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
+#include <stdlib.h>
 #include <string.h>
 
+#include "account.h"
 #include "pingpong.h"
 #include "xdp.h"
 
@@ -116,15 +118,17 @@ static PyObject *engine_ping(PyObject *self, PyObject *args)
     return counts_dict(&counts);
 }
 
-/* The per-packet record of the load receivers: three int64 arrays (None: count only) and a
+/* The per-packet record of the load receivers: four int64 arrays (None: count only) and a
  * byte bitmap of seen sequence numbers. */
+#define RECORD_ARRAYS 4
+static const char *const record_names[RECORD_ARRAYS] = {"latency", "send_delay", "to_stamp",
+                                                        "stamp_to_app"};
 struct record_views {
-    Py_buffer latency, to_kernel, kernel_to_app, seen;
+    Py_buffer arrays[RECORD_ARRAYS], seen;
     int have_arrays;
 };
 
-static int record_from_python(PyObject *latency, PyObject *to_kernel, PyObject *k2a,
-                              PyObject *seen, long long offset, int port,
+static int record_from_python(PyObject *arrays, PyObject *seen, long long offset, int port,
                               struct rxt_rx_record *rec, struct record_views *v)
 {
     memset(rec, 0, sizeof(*rec));
@@ -135,38 +139,39 @@ static int record_from_python(PyObject *latency, PyObject *to_kernel, PyObject *
     rec->seen_bits = (uint64_t)v->seen.len * 8;
     rec->real_minus_mono = offset;
     rec->port = (uint16_t)port;
-    if (latency == Py_None)
+    if (arrays == Py_None)
         return 0;
-    if (int64_buffer(latency, &v->latency, "latency") < 0)
-        goto fail_seen;
-    if (int64_buffer(to_kernel, &v->to_kernel, "to_kernel") < 0)
-        goto fail_latency;
-    if (int64_buffer(k2a, &v->kernel_to_app, "kernel_to_app") < 0)
-        goto fail_to_kernel;
+    if (!PyTuple_Check(arrays) || PyTuple_GET_SIZE(arrays) != RECORD_ARRAYS) {
+        PyErr_SetString(PyExc_TypeError, "arrays must be None or a tuple of 4 int64 arrays");
+        PyBuffer_Release(&v->seen);
+        return -1;
+    }
+    int64_t *bufs[RECORD_ARRAYS];
+    rec->capacity = SIZE_MAX;
+    for (int i = 0; i < RECORD_ARRAYS; i++) {
+        if (int64_buffer(PyTuple_GET_ITEM(arrays, i), &v->arrays[i], record_names[i]) < 0) {
+            while (i--)
+                PyBuffer_Release(&v->arrays[i]);
+            PyBuffer_Release(&v->seen);
+            return -1;
+        }
+        bufs[i] = v->arrays[i].buf;
+        if ((size_t)(v->arrays[i].len / 8) < rec->capacity)
+            rec->capacity = (size_t)(v->arrays[i].len / 8);
+    }
     v->have_arrays = 1;
-    rec->latency = v->latency.buf;
-    rec->to_kernel = v->to_kernel.buf;
-    rec->kernel_to_app = v->kernel_to_app.buf;
-    rec->capacity = (size_t)(v->latency.len / 8);
-    if ((size_t)(v->to_kernel.len / 8) < rec->capacity) rec->capacity = (size_t)(v->to_kernel.len / 8);
-    if ((size_t)(v->kernel_to_app.len / 8) < rec->capacity) rec->capacity = (size_t)(v->kernel_to_app.len / 8);
+    rec->latency = bufs[0];
+    rec->send_delay = bufs[1];
+    rec->to_stamp = bufs[2];
+    rec->stamp_to_app = bufs[3];
     return 0;
-fail_to_kernel:
-    PyBuffer_Release(&v->to_kernel);
-fail_latency:
-    PyBuffer_Release(&v->latency);
-fail_seen:
-    PyBuffer_Release(&v->seen);
-    return -1;
 }
 
 static void record_release(struct record_views *v)
 {
-    if (v->have_arrays) {
-        PyBuffer_Release(&v->latency);
-        PyBuffer_Release(&v->to_kernel);
-        PyBuffer_Release(&v->kernel_to_app);
-    }
+    if (v->have_arrays)
+        for (int i = 0; i < RECORD_ARRAYS; i++)
+            PyBuffer_Release(&v->arrays[i]);
     PyBuffer_Release(&v->seen);
 }
 
@@ -176,7 +181,7 @@ static PyObject *rx_result(int rc, const struct rxt_rx_stats *st)
         errno = -rc;
         return PyErr_SetFromErrno(PyExc_OSError);
     }
-    return Py_BuildValue("{s:K,s:K,s:K,s:K,s:K,s:K,s:K,s:K}",
+    return Py_BuildValue("{s:K,s:K,s:K,s:K,s:K,s:K,s:K,s:K,s:L,s:L}",
                          "packets", (unsigned long long)st->packets,
                          "calls", (unsigned long long)st->calls,
                          "duplicates", (unsigned long long)st->duplicates,
@@ -184,19 +189,19 @@ static PyObject *rx_result(int rc, const struct rxt_rx_stats *st)
                          "foreign", (unsigned long long)st->foreign,
                          "highest_seq", (unsigned long long)st->highest_seq,
                          "ring_drops", (unsigned long long)st->ring_drops,
-                         "socket_overflows", (unsigned long long)st->socket_overflows);
+                         "socket_overflows", (unsigned long long)st->socket_overflows,
+                         "first_ns", (long long)st->first_ns, "last_ns", (long long)st->last_ns);
 }
 
 /* The shared body of every receive wrapper: build the record, run the loop without the
  * GIL, release the buffers. `call` uses the names rec and st. */
-#define RUN_RECEIVER(latency, to_kernel, k2a, seen, offset, port, call)                    \
+#define RUN_RECEIVER(arrays, seen, offset, port, call)                                   \
     do {                                                                                \
         struct rxt_rx_record rec;                                                       \
         struct record_views views;                                                      \
         struct rxt_rx_stats st;                                                         \
         int rc;                                                                         \
-        if (record_from_python(latency, to_kernel, k2a, seen, offset, port, &rec,        \
-                               &views) < 0)                                             \
+        if (record_from_python(arrays, seen, offset, port, &rec, &views) < 0)           \
             return NULL;                                                                \
         Py_BEGIN_ALLOW_THREADS                                                          \
         rc = (call);                                                                    \
@@ -212,7 +217,9 @@ static PyObject *engine_send_load(PyObject *self, PyObject *args)
     unsigned long long rate;
     long long duration;
     int batch;
-    if (!PyArg_ParseTuple(args, "OnKLi", &fd_list, &message_size, &rate, &duration, &batch))
+    struct rxt_stall stall = {0, 0};
+    if (!PyArg_ParseTuple(args, "OnKLi|(LL)", &fd_list, &message_size, &rate, &duration, &batch,
+                          &stall.at_ns, &stall.length_ns))
         return NULL;
     PyObject *seq = PySequence_Fast(fd_list, "fds must be a sequence");
     if (!seq)
@@ -232,14 +239,15 @@ static PyObject *engine_send_load(PyObject *self, PyObject *args)
     struct rxt_send_stats out;
     int rc;
     Py_BEGIN_ALLOW_THREADS
-    rc = rxt_send_load(fds, (int)nfds, (size_t)message_size, rate, duration, batch, &out);
+    rc = rxt_send_load(fds, (int)nfds, (size_t)message_size, rate, duration, batch, stall, &out);
     Py_END_ALLOW_THREADS
     if (rc < 0) {
         errno = -rc;
         return PyErr_SetFromErrno(PyExc_OSError);
     }
-    return Py_BuildValue("{s:K,s:K,s:K,s:L}", "sent", (unsigned long long)out.sent, "errors",
-                         (unsigned long long)out.errors, "late", (unsigned long long)out.late,
+    return Py_BuildValue("{s:K,s:K,s:K,s:L,s:L}", "sent", (unsigned long long)out.sent,
+                         "errors", (unsigned long long)out.errors, "late",
+                         (unsigned long long)out.late, "started_ns", (long long)out.started_ns,
                          "elapsed_ns", (long long)out.elapsed_ns);
 }
 
@@ -247,26 +255,27 @@ static PyObject *engine_rx_socket(PyObject *self, PyObject *args)
 {
     int fd, epfd, wait, batch;
     long long deadline, offset;
-    PyObject *a, *b, *c, *seen;
-    if (!PyArg_ParseTuple(args, "iiiiLOOOOL", &fd, &epfd, &wait, &batch, &deadline, &a, &b, &c,
-                          &seen, &offset))
+    PyObject *arrays, *seen;
+    if (!PyArg_ParseTuple(args, "iiiiLOOL", &fd, &epfd, &wait, &batch, &deadline, &arrays, &seen,
+                          &offset))
         return NULL;
-    RUN_RECEIVER(a, b, c, seen, offset, 0,
+    RUN_RECEIVER(arrays, seen, offset, 0,
                  rxt_rx_socket(fd, epfd, (enum rxt_wait)wait, batch, deadline, &rec, &st));
 }
 
 static PyObject *engine_rx_uring(PyObject *self, PyObject *args)
 {
     int fd, prefer;
-    unsigned entries, buffers, napi_us;
+    unsigned entries, buffers, napi_us, wait_nr, min_wait_us;
     Py_ssize_t buffer_size;
     long long deadline, offset;
-    PyObject *a, *b, *c, *seen;
-    if (!PyArg_ParseTuple(args, "iIInIiLOOOOL", &fd, &entries, &buffers, &buffer_size, &napi_us,
-                          &prefer, &deadline, &a, &b, &c, &seen, &offset))
+    PyObject *arrays, *seen;
+    if (!PyArg_ParseTuple(args, "iIInIiIILOOL", &fd, &entries, &buffers, &buffer_size, &napi_us,
+                          &prefer, &wait_nr, &min_wait_us, &deadline, &arrays, &seen, &offset))
         return NULL;
-    RUN_RECEIVER(a, b, c, seen, offset, 0,
-                 rxt_rx_uring(fd, entries, buffers, (size_t)buffer_size, napi_us, prefer, deadline, &rec, &st));
+    RUN_RECEIVER(arrays, seen, offset, 0,
+                 rxt_rx_uring(fd, entries, buffers, (size_t)buffer_size, napi_us, prefer,
+                              wait_nr, min_wait_us, deadline, &rec, &st));
 }
 
 static PyObject *engine_rx_tpacket(PyObject *self, PyObject *args)
@@ -274,11 +283,11 @@ static PyObject *engine_rx_tpacket(PyObject *self, PyObject *args)
     int fd, port;
     unsigned block_size, block_count, timeout_ms;
     long long deadline, offset;
-    PyObject *a, *b, *c, *seen;
-    if (!PyArg_ParseTuple(args, "iIIIiLOOOOL", &fd, &block_size, &block_count, &timeout_ms, &port,
-                          &deadline, &a, &b, &c, &seen, &offset))
+    PyObject *arrays, *seen;
+    if (!PyArg_ParseTuple(args, "iIIIiLOOL", &fd, &block_size, &block_count, &timeout_ms, &port,
+                          &deadline, &arrays, &seen, &offset))
         return NULL;
-    RUN_RECEIVER(a, b, c, seen, offset, port,
+    RUN_RECEIVER(arrays, seen, offset, port,
                  rxt_rx_tpacket(fd, block_size, block_count, timeout_ms, deadline, &rec, &st));
 }
 
@@ -317,16 +326,92 @@ static PyObject *engine_xsk_open(PyObject *self, PyObject *args)
 
 static PyObject *engine_rx_xdp(PyObject *self, PyObject *args)
 {
-    PyObject *capsule, *a, *b, *c, *seen;
+    PyObject *capsule, *arrays, *seen;
     int poll_mode, port;
     long long deadline;
-    if (!PyArg_ParseTuple(args, "OiiLOOOO", &capsule, &poll_mode, &port, &deadline, &a, &b, &c, &seen))
+    if (!PyArg_ParseTuple(args, "OiiLOO", &capsule, &poll_mode, &port, &deadline, &arrays, &seen))
         return NULL;
     struct rxt_xsk *xsk = PyCapsule_GetPointer(capsule, "rxtune.xsk");
     if (!xsk)
         return NULL;
-    RUN_RECEIVER(a, b, c, seen, 0, port,
+    RUN_RECEIVER(arrays, seen, 0, port,
                  rxt_rx_xdp(xsk, poll_mode, deadline, &rec, &st));
+}
+
+static void account_capsule_free(PyObject *capsule)
+{
+    rxt_account_close(PyCapsule_GetPointer(capsule, "rxtune.account"));
+}
+
+static PyObject *engine_account_open(PyObject *self, PyObject *args)
+{
+    int ncpus, napi_threads, stats;
+    if (!PyArg_ParseTuple(args, "ipp", &ncpus, &napi_threads, &stats))
+        return NULL;
+    struct rxt_account *acct;
+    char log[4096] = "";
+    int rc = rxt_account_open(ncpus, napi_threads, stats, &acct, log, sizeof(log));
+    if (rc < 0) {
+        errno = -rc;
+        return PyErr_SetFromErrnoWithFilename(PyExc_OSError, log[0] ? log : "bpf(2)");
+    }
+    PyObject *capsule = PyCapsule_New(acct, "rxtune.account", account_capsule_free);
+    if (!capsule)
+        rxt_account_close(acct);
+    return capsule;
+}
+
+static PyObject *engine_account_read(PyObject *self, PyObject *args)
+{
+    PyObject *capsule;
+    int ncpus;
+    if (!PyArg_ParseTuple(args, "Oi", &capsule, &ncpus))
+        return NULL;
+    struct rxt_account *acct = PyCapsule_GetPointer(capsule, "rxtune.account");
+    if (!acct)
+        return NULL;
+    struct rxt_cpu_account *values = calloc((size_t)ncpus, sizeof(*values));
+    if (!values)
+        return PyErr_NoMemory();
+    int64_t now;
+    int rc = rxt_account_read(acct, values, &now);
+    if (rc < 0) {
+        free(values);
+        errno = -rc;
+        return PyErr_SetFromErrno(PyExc_OSError);
+    }
+    PyObject *rows = PyList_New(ncpus);
+    for (int c = 0; rows && c < ncpus; c++) {
+        const struct rxt_cpu_account *v = &values[c];
+        PyObject *row = Py_BuildValue("(KKKK)", (unsigned long long)v->net_rx_ns,
+                                      (unsigned long long)v->net_rx_count,
+                                      (unsigned long long)v->idle_ns,
+                                      (unsigned long long)v->napi_thread_ns);
+        if (!row) {
+            Py_CLEAR(rows);
+            break;
+        }
+        PyList_SET_ITEM(rows, c, row);
+    }
+    free(values);
+    return rows ? Py_BuildValue("(LN)", (long long)now, rows) : NULL;
+}
+
+static PyObject *engine_account_overhead(PyObject *self, PyObject *args)
+{
+    PyObject *capsule;
+    if (!PyArg_ParseTuple(args, "O", &capsule))
+        return NULL;
+    struct rxt_account *acct = PyCapsule_GetPointer(capsule, "rxtune.account");
+    if (!acct)
+        return NULL;
+    uint64_t run_time, count;
+    int rc = rxt_account_overhead(acct, &run_time, &count);
+    if (rc < 0) {
+        errno = -rc;
+        return PyErr_SetFromErrno(PyExc_OSError);
+    }
+    return Py_BuildValue("(KK)", (unsigned long long)run_time, (unsigned long long)count);
 }
 
 /* CLOCK_REALTIME - CLOCK_MONOTONIC, bracketed tightly: the best of many tries, so kernel
@@ -357,23 +442,34 @@ static PyMethodDef methods[] = {
     {"clock_offset", engine_clock_offset, METH_NOARGS,
      "clock_offset() -> CLOCK_REALTIME minus CLOCK_MONOTONIC in ns, tightly bracketed"},
     {"send_load", engine_send_load, METH_VARARGS,
-     "send_load(fds, message_size, rate_pps, duration_ns, batch) -> stats\n"
-     "Offer a paced load (rate > 0) or flood with sendmmsg batches, round robin over flows."},
+     "send_load(fds, message_size, rate_pps, duration_ns, batch, stall=(at_ns, length_ns))\n"
+     "          -> stats\n"
+     "Offer a paced load (rate > 0) or flood with sendmmsg batches, round robin over flows;\n"
+     "each packet carries its intended send time (its slot) and how late it left."},
     {"rx_socket", engine_rx_socket, METH_VARARGS,
-     "rx_socket(fd, epfd, wait, batch, deadline_ns, latency, to_kernel, kernel_to_app, seen,\n"
-     "          real_minus_mono) -> stats   (batch 1: recvmsg; more: recvmmsg)"},
+     "rx_socket(fd, epfd, wait, batch, deadline_ns, arrays, seen, real_minus_mono) -> stats\n"
+     "(batch 1: recvmsg; more: recvmmsg). arrays: None or (latency, send_delay, to_stamp,\n"
+     "stamp_to_app) int64 arrays, one entry per packet in arrival order."},
     {"rx_uring", engine_rx_uring, METH_VARARGS,
-     "rx_uring(fd, entries, buffers, buffer_size, napi_busy_poll_us, prefer, deadline_ns,\n"
-     "         latency, to_kernel, kernel_to_app, seen, real_minus_mono) -> stats"},
+     "rx_uring(fd, entries, buffers, buffer_size, napi_busy_poll_us, prefer, wait_nr,\n"
+     "         min_wait_us, deadline_ns, arrays, seen, real_minus_mono) -> stats"},
     {"rx_tpacket", engine_rx_tpacket, METH_VARARGS,
-     "rx_tpacket(fd, block_size, block_count, timeout_ms, port, deadline_ns, latency,\n"
-     "           to_kernel, kernel_to_app, seen, real_minus_mono) -> stats"},
+     "rx_tpacket(fd, block_size, block_count, timeout_ms, port, deadline_ns, arrays, seen,\n"
+     "           real_minus_mono) -> stats"},
     {"xdp_prog_load", engine_xdp_prog_load, METH_NOARGS,
      "xdp_prog_load() -> (prog_fd, xskmap_fd): the redirect-to-XSK program"},
     {"xsk_open", engine_xsk_open, METH_VARARGS,
      "xsk_open(ifindex, queue, xskmap_fd, frames) -> xsk (copy mode, need-wakeup)"},
     {"rx_xdp", engine_rx_xdp, METH_VARARGS,
-     "rx_xdp(xsk, poll_mode, port, deadline_ns, latency, to_kernel, kernel_to_app, seen) -> stats"},
+     "rx_xdp(xsk, poll_mode, port, deadline_ns, arrays, seen) -> stats"},
+    {"account_open", engine_account_open, METH_VARARGS,
+     "account_open(ncpus, napi_threads, stats) -> account: attach the receive-accounting\n"
+     "BPF programs (NET_RX softirq, idle, NAPI kthread time per CPU)"},
+    {"account_read", engine_account_read, METH_VARARGS,
+     "account_read(account, ncpus) -> (now_ns, [(net_rx_ns, net_rx_count, idle_ns,\n"
+     "                                          napi_thread_ns)] per CPU)"},
+    {"account_overhead", engine_account_overhead, METH_VARARGS,
+     "account_overhead(account) -> (run_time_ns, run_count) of the programs themselves"},
     {NULL, NULL, 0, NULL},
 };
 

@@ -22,6 +22,24 @@ struct rxt_io_uring_napi {
     uint32_t resv;
 };
 
+/* Setup flags (5.19, 6.0, 6.1): a completion must not interrupt a busy-polling waiter. With
+ * no flags the kernel sends an IPI per completion (task work, TWA_SIGNAL), which also ends
+ * io_napi_busy_loop; COOP_TASKRUN drops the IPI but still sets TIF_NOTIFY_SIGNAL;
+ * SINGLE_ISSUER with DEFER_TASKRUN leaves the task work to the waiter itself. */
+#define RXT_IORING_SETUP_COOP_TASKRUN (1U << 8)
+#define RXT_IORING_SETUP_SINGLE_ISSUER (1U << 12)
+#define RXT_IORING_SETUP_DEFER_TASKRUN (1U << 13)
+#define RING_FLAGS \
+    (RXT_IORING_SETUP_COOP_TASKRUN | RXT_IORING_SETUP_SINGLE_ISSUER | RXT_IORING_SETUP_DEFER_TASKRUN)
+
+/* include/uapi/linux/io_uring.h, 6.12: min_wait_usec took the place of pad */
+struct rxt_getevents_arg {
+    uint64_t sigmask;
+    uint32_t sigmask_sz;
+    uint32_t min_wait_usec;
+    uint64_t ts;
+};
+
 #define BUFFER_GROUP 7
 
 struct ring {
@@ -39,6 +57,7 @@ static int uring_setup(struct ring *r, unsigned entries)
     struct io_uring_params p;
     memset(&p, 0, sizeof(p));
     memset(r, 0, sizeof(*r));
+    p.flags = RING_FLAGS;
     r->fd = (int)syscall(__NR_io_uring_setup, entries, &p);
     if (r->fd < 0)
         return -errno;
@@ -143,10 +162,12 @@ static void cancel_recv(struct ring *r)
 }
 
 int rxt_rx_uring(int fd, unsigned entries, unsigned buffers, size_t buffer_size,
-                 unsigned napi_busy_poll_us, int prefer_busy_poll, int64_t deadline_ns,
-                 struct rxt_rx_record *rec, struct rxt_rx_stats *st)
+                 unsigned napi_busy_poll_us, int prefer_busy_poll, unsigned wait_nr,
+                 unsigned min_wait_us, int64_t deadline_ns, struct rxt_rx_record *rec,
+                 struct rxt_rx_stats *st)
 {
-    if (buffers == 0 || (buffers & (buffers - 1)) || buffers > 32768)
+    if (buffers == 0 || (buffers & (buffers - 1)) || buffers > 32768 || wait_nr < 1 ||
+        wait_nr > entries)
         return -EINVAL;
     memset(st, 0, sizeof(*st));
     struct ring r;
@@ -194,8 +215,9 @@ int rxt_rx_uring(int fd, unsigned entries, unsigned buffers, size_t buffer_size,
             break;
         int64_t slice = deadline_ns - now < RXT_SLICE_NS ? deadline_ns - now : RXT_SLICE_NS;
         struct __kernel_timespec ts = {.tv_sec = slice / 1000000000LL, .tv_nsec = slice % 1000000000LL};
-        struct io_uring_getevents_arg arg = {.ts = (uint64_t)(uintptr_t)&ts};
-        long entered = syscall(__NR_io_uring_enter, r.fd, to_submit, 1,
+        struct rxt_getevents_arg arg = {.ts = (uint64_t)(uintptr_t)&ts,
+                                        .min_wait_usec = min_wait_us};
+        long entered = syscall(__NR_io_uring_enter, r.fd, to_submit, wait_nr,
                                IORING_ENTER_GETEVENTS | IORING_ENTER_EXT_ARG, &arg, sizeof(arg));
         if (entered < 0 && errno != ETIME && errno != EINTR && errno != EBUSY) {
             rc = -errno;
@@ -210,11 +232,12 @@ int rxt_rx_uring(int fd, unsigned entries, unsigned buffers, size_t buffer_size,
         for (; head != tail; head++) {
             struct io_uring_cqe *cqe = &r.cqes[head & *r.cq_mask];
             if (cqe->res < 0) {
+                /* ENOBUFS: buffers ran out and the multishot request ended; the packets
+                 * wait in the socket queue (or overflow there, counted as such) */
                 if (cqe->res != -ENOBUFS) {
                     rc = cqe->res;
                     goto out;
                 }
-                st->ring_drops++; /* buffers ran out: the multishot request ended */
             } else if (cqe->flags & IORING_CQE_F_BUFFER) {
                 unsigned bid = cqe->flags >> IORING_CQE_BUFFER_SHIFT;
                 rxt_record_packet(rec, st, data + bid * buffer_size, (size_t)cqe->res, app, -1);
