@@ -127,7 +127,7 @@ def test_load_mode_compares_cost_at_equal_latency_and_skips_points_under_their_r
 def test_a_bench_1_result_is_refused_with_the_reason():
     old = result(*RUNS)
     old["schema"] = "rxtune.bench/1"
-    with pytest.raises(InvalidValue, match="counts? only the receiving thread.*bench/2"):
+    with pytest.raises(InvalidValue, match=r"counts? only the receiving thread.*bench/2"):
         advise(old, "latency")
 
 

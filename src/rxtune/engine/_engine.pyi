@@ -12,6 +12,9 @@ WAIT_EPOLL: int
 WAIT_SPIN: int
 MIN_MESSAGE: int
 EPIOCSPARAMS: int
+IORING_SETUP_COOP_TASKRUN: int
+IORING_SETUP_SINGLE_ISSUER: int
+IORING_SETUP_DEFER_TASKRUN: int
 
 def reflect(
     fd: int,
@@ -62,6 +65,7 @@ def rx_uring(
     prefer: int,
     wait_nr: int,
     min_wait_us: int,
+    setup_flags: int,
     deadline_ns: int,
     arrays: _Arrays,
     seen: bytearray,
@@ -79,6 +83,7 @@ def rx_tpacket(
     real_minus_mono: int,
 ) -> dict[str, int]: ...
 def xdp_prog_load() -> tuple[int, int]: ...
+def xdp_drop_prog_load() -> int: ...
 def xsk_open(ifindex: int, queue: int, xskmap_fd: int, frames: int) -> Any: ...
 def rx_xdp(
     xsk: Any,

@@ -124,6 +124,9 @@ class Options:
             raise InvalidValue(
                 f"--rate {self.rate_pps} for --mode load", f"1..{load.MAX_RATE} packets/s"
             )
+        at, length = self.stall
+        if length and (self.mode != LOAD or not 0 <= at < self.round_s * 1e9 or length < 0):
+            raise InvalidValue(f"sender stall {self.stall}", "load mode, within a round")
         if self.mode != LOAD and self.rate_pps:
             raise InvalidValue("--rate goes with --mode load", "--mode load --rate PPS")
         if self.rcvbuf is not None and not 1024 <= self.rcvbuf <= 2**30:
@@ -338,7 +341,9 @@ def run(options: Options, progress: Progress | None = None) -> dict[str, Any]:
             metadata["rate_pps"] = options.rate_pps or None
             metadata["flows"] = options.flows
             metadata["rounds"] = options.round_count
-            runs = _rounds(options, sides, changes, gro_forwarding, progress)
+            runs, metadata["calibration"] = _rounds(
+                options, sides, changes, gro_forwarding, progress
+            )
         total = len(options.strategies) * options.round_count
         if progress:
             progress(total, total, options.strategies[-1])
@@ -352,14 +357,19 @@ def _rounds(
     changes: TransientChanges,
     gro_forwarding: bool,
     progress: Progress | None,
-) -> list[dict[str, Any]]:
+) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
     """Every strategy's rounds, interleaved (round r runs the strategies rotated by r, so no
-    strategy always follows the same one), each with its settings applied and restored."""
+    strategy always follows the same one), each with its settings applied and restored;
+    in throughput and load modes first the null receiver, which calibrates the floor of
+    the receive cost on this path."""
     strategies = options.strategies
     rounds: dict[int, list[dict[str, Any]]] = {i: [] for i in range(len(strategies))}
     unsupported: dict[int, str] = {}
     step = 0
+    calibration = None
     with MachineAccount(napi_threads=bool(options.device.threaded)) as account:
+        if options.mode != PINGPONG:
+            calibration = _null_receiver(options, sides, account)
         for r in range(options.round_count):
             for k in range(len(strategies)):
                 index = (k + r) % len(strategies)
@@ -385,7 +395,17 @@ def _rounds(
         result = _record(strategy, options, sides, rounds[index])
         result["notes"] = diagnose(result, strategy, options, gro_forwarding)
         runs.append(result)
-    return runs
+    return runs, calibration
+
+
+def _null_receiver(options: Options, sides: Sides, account: MachineAccount) -> dict[str, Any]:
+    (_, sender_dev), (_, receiver_dev) = sides.devices
+    try:
+        return load.null_receiver(
+            sides.client, sides.reflector, sender_dev, receiver_dev, _load(options), account
+        )
+    except (OSError, Unsupported) as error:
+        return {"unsupported": f"the XDP drop program: {error}"}
 
 
 def _measure(

@@ -115,6 +115,7 @@ NETNS_COUNTERS = (
     ("Udp", "RcvbufErrors"),
     ("Udp", "InErrors"),
     ("Udp", "InDatagrams"),
+    ("Udp", "NoPorts"),
 )
 
 

@@ -54,6 +54,8 @@ SPLITS = ("send_delay", "to_rx_stamp", "rx_stamp_to_app")
 # a receive loop, set up: (deadline_ns, arrays, seen bitmap, realtime - monotonic) -> stats
 Loop = Callable[[int, Arrays, bytearray, int], dict[str, int]]
 URING_BATCH_WAIT_US = 50  # a sleeping io_uring receiver in throughput mode waits for a batch
+# completions run as task work in the waiter itself: no IPI that ends a busy poll (load.h)
+URING_SETUP = _engine.IORING_SETUP_SINGLE_ISSUER | _engine.IORING_SETUP_DEFER_TASKRUN
 
 
 @dataclass(frozen=True)
@@ -69,6 +71,7 @@ class LoadSettings:
     tpacket_timeout_ms: int = 1
     uring_buffers: int = 4096
     stall: tuple[int, int] = (0, 0)  # (at, length) in ns: a sender stall, to calibrate
+    uring_setup: int = URING_SETUP  # io_uring_setup flags (benchmarks compare others)
 
     @property
     def records_latency(self) -> bool:
@@ -155,6 +158,7 @@ class _Receiver:
             1 if s.busy_poll_us else 0,
             batch,
             min_wait,
+            self.settings.uring_setup,
             deadline,
             arrays,
             seen,
@@ -195,22 +199,7 @@ class _Receiver:
             ) from None
         self.closers += [lambda: os.close(prog_fd), lambda: os.close(map_fd)]
         index = socket.if_nametoindex(self.dev)
-        with IPRoute() as ipr:
-            ipr.link(
-                "set",
-                index=index,
-                xdp={"attrs": [("IFLA_XDP_FD", prog_fd), ("IFLA_XDP_FLAGS", XDP_FLAGS_DRV_MODE)]},
-            )
-
-        def detach() -> None:
-            with IPRoute() as ipr:
-                ipr.link(
-                    "set",
-                    index=index,
-                    xdp={"attrs": [("IFLA_XDP_FD", -1), ("IFLA_XDP_FLAGS", XDP_FLAGS_DRV_MODE)]},
-                )
-
-        self.closers.append(detach)
+        self.closers.append(_attach_xdp(index, prog_fd))
         # the previous run's socket leaves its queue in a deferred release: EBUSY for a while
         give_up = time.monotonic() + XSK_BUSY_WAIT_S
         while True:
@@ -241,6 +230,91 @@ class _Receiver:
     def close(self) -> None:
         while self.closers:
             self.closers.pop()()
+
+
+def _attach_xdp(index: int, prog_fd: int) -> Callable[[], None]:
+    """Attach an XDP program in driver mode to a device of this namespace; returns the
+    detach."""
+
+    def set_fd(fd: int) -> None:
+        with IPRoute() as ipr:
+            ipr.link(
+                "set",
+                index=index,
+                xdp={"attrs": [("IFLA_XDP_FD", fd), ("IFLA_XDP_FLAGS", XDP_FLAGS_DRV_MODE)]},
+            )
+
+    set_fd(prog_fd)
+    return lambda: set_fd(-1)
+
+
+def _null_receive(ready: Callable[[], None], dev: str, seconds: float) -> dict[str, int]:
+    """Drop every frame at the receiving device with XDP for a while: no receiver at all."""
+    prog_fd = _engine.xdp_drop_prog_load()
+    try:
+        detach = _attach_xdp(socket.if_nametoindex(dev), prog_fd)
+        try:
+            before = netns_snapshot()
+            ready()
+            time.sleep(seconds)
+            after = netns_snapshot()
+        finally:
+            detach()
+    finally:
+        os.close(prog_fd)
+    # what got past the program: delivered to a socket, or to no port
+    return {
+        "reached_the_stack": after["InDatagrams"]
+        - before["InDatagrams"]
+        + after["NoPorts"]
+        - before["NoPorts"]
+    }
+
+
+def null_receiver(
+    sender: Endpoint,
+    receiver: Endpoint,
+    sender_dev: str,
+    receiver_dev: str,
+    settings: LoadSettings,
+    account: MachineAccount,
+) -> dict[str, Any]:
+    """The calibration: what the machine spends per packet when an XDP program drops every
+    packet at the receiving device, before any socket; the floor under every strategy's
+    receive cost on this path (on veth: the NAPI poll and the XDP run, in the sender's
+    softirq)."""
+    assert receiver.cpu is not None
+    workers: list[Worker] = []
+    try:
+        rx = Worker(
+            receiver.netns,
+            receiver.cpu,
+            _null_receive,
+            receiver_dev,
+            START_ALLOWANCE_S + settings.duration_s + DRAIN_S,
+        )
+        workers.append(rx)
+        if not rx.wait_ready(15):
+            rx.result(5)
+            raise RxtuneError("the null receiver did not start")
+        tx = Worker(
+            sender.netns, sender.cpu, _send, sender, receiver, settings, sender_dev, account, None
+        )
+        workers.append(tx)
+        sent = tx.result(settings.duration_s + 30)
+        dropped = rx.result(settings.duration_s + 30)
+    finally:
+        for worker in workers:
+            worker.kill()
+    cost = receive_cost([sent["window"]], receiver.cpu, [sent["sent"]])
+    return {
+        "what": "an XDP program drops every packet at the receiving device",
+        "sent": sent["sent"],
+        "reached_the_stack": dropped["reached_the_stack"],
+        "receive_cpu_ns_per_packet": cost["receive_cpu_ns_per_packet"],
+        "receive_parts_ns": cost["receive_parts_ns"],
+        "tracer_ns_per_packet": cost["tracer_ns_per_packet"],
+    }
 
 
 def _port_holders(port: int) -> str:
@@ -303,6 +377,10 @@ def _receive(
         receiver.close()
 
 
+def _switches(pid: int | None) -> int:
+    return sum(context_switches(pid)) if pid else 0
+
+
 def _send(
     ready: Callable[[], None],
     me: Endpoint,
@@ -310,7 +388,7 @@ def _send(
     settings: LoadSettings,
     dev: str,
     account: MachineAccount,
-    receiver_pid: int,
+    receiver_pid: int | None,
 ) -> dict[str, Any]:
     socks = []
     try:
@@ -323,7 +401,7 @@ def _send(
         ready()
         time.sleep(START_ALLOWANCE_S / 2)
         # the slow reads first, the exact snapshot last, right before the first packet
-        counts, switches = cpu_counts(), context_switches(receiver_pid)
+        counts, switches = cpu_counts(), _switches(receiver_pid)
         first = account.snapshot(receiver_pid)
         rate = settings.rate_pps if settings.mode == LOAD else 0
         stats = _engine.send_load(
@@ -335,14 +413,14 @@ def _send(
             settings.stall,
         )
         last = account.snapshot(receiver_pid)
-        counts_after, switches_after = cpu_counts(), context_switches(receiver_pid)
+        counts_after, switches_after = cpu_counts(), _switches(receiver_pid)
         after_drops = _device_drops(dev)
         return {
             **stats,
             "device_drops": {k: after_drops[k] - before_drops[k] for k in after_drops},
             "window": Window(first, last),
             "cpus": counts_delta(counts, counts_after),
-            "context_switches": sum(switches_after) - sum(switches),
+            "context_switches": switches_after - switches,
         }
     finally:
         for sock in socks:

@@ -233,6 +233,12 @@ _METADATA = {
     "rate_pps": _f(_NS, "load mode: the offered rate"),
     "pinning": _f("object", "the CPUs the client (sender) and the reflector (receiver) ran on"),
     "knobs": _f("object", "the receive-path knobs as they stood during the bench"),
+    "calibration": _f(
+        ["object", "null"],
+        "throughput, load: the null receiver (an XDP program drops every packet at the "
+        "receiving device): sent, receive_cpu_ns_per_packet, the floor under every row's "
+        "receive cost on this path",
+    ),
 }
 
 BENCH_SCHEMA: dict[str, Any] = {

@@ -63,6 +63,14 @@ const char *rxt_udp_payload(const struct rxt_rx_record *rec, const char *frame, 
 int rxt_rx_socket(int fd, int epfd, enum rxt_wait wait, int batch, int64_t deadline_ns,
                   struct rxt_rx_record *rec, struct rxt_rx_stats *st);
 
+/* Setup flags (5.19, 6.0, 6.1): a completion must not interrupt a busy-polling waiter. With
+ * no flags the kernel sends an IPI per completion (task work, TWA_SIGNAL), which also ends
+ * io_napi_busy_loop; COOP_TASKRUN drops the IPI but still sets TIF_NOTIFY_SIGNAL;
+ * SINGLE_ISSUER with DEFER_TASKRUN leaves the task work to the waiter itself. */
+#define RXT_IORING_SETUP_COOP_TASKRUN (1U << 8)
+#define RXT_IORING_SETUP_SINGLE_ISSUER (1U << 12)
+#define RXT_IORING_SETUP_DEFER_TASKRUN (1U << 13)
+
 /* io_uring multishot receive with a provided buffer ring; napi_busy_poll_us > 0 registers
  * NAPI busy polling (IORING_REGISTER_NAPI, 6.9). Each wait asks for wait_nr completions,
  * returning with fewer after min_wait_us (6.12; 0: wait for all of them). A busy poller
@@ -70,8 +78,8 @@ int rxt_rx_socket(int fd, int epfd, enum rxt_wait wait, int batch, int64_t deadl
  * -EOPNOTSUPP etc. when the kernel lacks a piece. */
 int rxt_rx_uring(int fd, unsigned entries, unsigned buffers, size_t buffer_size,
                  unsigned napi_busy_poll_us, int prefer_busy_poll, unsigned wait_nr,
-                 unsigned min_wait_us, int64_t deadline_ns, struct rxt_rx_record *rec,
-                 struct rxt_rx_stats *st);
+                 unsigned min_wait_us, unsigned setup_flags, int64_t deadline_ns,
+                 struct rxt_rx_record *rec, struct rxt_rx_stats *st);
 
 /* TPACKET_V3 ring on a bound AF_PACKET socket. */
 int rxt_rx_tpacket(int fd, unsigned block_size, unsigned block_count, unsigned timeout_ms,

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "account.h"
+#include "load.h"
 #include "pingpong.h"
 #include "xdp.h"
 
@@ -266,16 +267,17 @@ static PyObject *engine_rx_socket(PyObject *self, PyObject *args)
 static PyObject *engine_rx_uring(PyObject *self, PyObject *args)
 {
     int fd, prefer;
-    unsigned entries, buffers, napi_us, wait_nr, min_wait_us;
+    unsigned entries, buffers, napi_us, wait_nr, min_wait_us, setup_flags;
     Py_ssize_t buffer_size;
     long long deadline, offset;
     PyObject *arrays, *seen;
-    if (!PyArg_ParseTuple(args, "iIInIiIILOOL", &fd, &entries, &buffers, &buffer_size, &napi_us,
-                          &prefer, &wait_nr, &min_wait_us, &deadline, &arrays, &seen, &offset))
+    if (!PyArg_ParseTuple(args, "iIInIiIIILOOL", &fd, &entries, &buffers, &buffer_size, &napi_us,
+                          &prefer, &wait_nr, &min_wait_us, &setup_flags, &deadline, &arrays,
+                          &seen, &offset))
         return NULL;
     RUN_RECEIVER(arrays, seen, offset, 0,
                  rxt_rx_uring(fd, entries, buffers, (size_t)buffer_size, napi_us, prefer,
-                              wait_nr, min_wait_us, deadline, &rec, &st));
+                              wait_nr, min_wait_us, setup_flags, deadline, &rec, &st));
 }
 
 static PyObject *engine_rx_tpacket(PyObject *self, PyObject *args)
@@ -302,6 +304,17 @@ static PyObject *engine_xdp_prog_load(PyObject *self, PyObject *args)
         return NULL;
     }
     return Py_BuildValue("(ii)", prog_fd, map_fd);
+}
+
+static PyObject *engine_xdp_drop_prog_load(PyObject *self, PyObject *args)
+{
+    int prog_fd;
+    int rc = rxt_xdp_drop_prog_load(&prog_fd);
+    if (rc < 0) {
+        errno = -rc;
+        return PyErr_SetFromErrnoWithFilename(PyExc_OSError, "bpf(BPF_PROG_LOAD)");
+    }
+    return PyLong_FromLong(prog_fd);
 }
 
 static void xsk_capsule_free(PyObject *capsule)
@@ -452,12 +465,14 @@ static PyMethodDef methods[] = {
      "stamp_to_app) int64 arrays, one entry per packet in arrival order."},
     {"rx_uring", engine_rx_uring, METH_VARARGS,
      "rx_uring(fd, entries, buffers, buffer_size, napi_busy_poll_us, prefer, wait_nr,\n"
-     "         min_wait_us, deadline_ns, arrays, seen, real_minus_mono) -> stats"},
+     "         min_wait_us, setup_flags, deadline_ns, arrays, seen, real_minus_mono) -> stats"},
     {"rx_tpacket", engine_rx_tpacket, METH_VARARGS,
      "rx_tpacket(fd, block_size, block_count, timeout_ms, port, deadline_ns, arrays, seen,\n"
      "           real_minus_mono) -> stats"},
     {"xdp_prog_load", engine_xdp_prog_load, METH_NOARGS,
      "xdp_prog_load() -> (prog_fd, xskmap_fd): the redirect-to-XSK program"},
+    {"xdp_drop_prog_load", engine_xdp_drop_prog_load, METH_NOARGS,
+     "xdp_drop_prog_load() -> prog_fd: a program that drops every frame"},
     {"xsk_open", engine_xsk_open, METH_VARARGS,
      "xsk_open(ifindex, queue, xskmap_fd, frames) -> xsk (copy mode, need-wakeup)"},
     {"rx_xdp", engine_rx_xdp, METH_VARARGS,
@@ -487,5 +502,8 @@ PyMODINIT_FUNC PyInit__engine(void)
     PyModule_AddIntConstant(m, "WAIT_SPIN", RXT_WAIT_SPIN);
     PyModule_AddIntConstant(m, "MIN_MESSAGE", RXT_MIN_MESSAGE);
     PyModule_AddIntConstant(m, "EPIOCSPARAMS", (long)RXT_EPIOCSPARAMS);
+    PyModule_AddIntConstant(m, "IORING_SETUP_COOP_TASKRUN", RXT_IORING_SETUP_COOP_TASKRUN);
+    PyModule_AddIntConstant(m, "IORING_SETUP_SINGLE_ISSUER", RXT_IORING_SETUP_SINGLE_ISSUER);
+    PyModule_AddIntConstant(m, "IORING_SETUP_DEFER_TASKRUN", RXT_IORING_SETUP_DEFER_TASKRUN);
     return m;
 }

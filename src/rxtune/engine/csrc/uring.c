@@ -22,15 +22,6 @@ struct rxt_io_uring_napi {
     uint32_t resv;
 };
 
-/* Setup flags (5.19, 6.0, 6.1): a completion must not interrupt a busy-polling waiter. With
- * no flags the kernel sends an IPI per completion (task work, TWA_SIGNAL), which also ends
- * io_napi_busy_loop; COOP_TASKRUN drops the IPI but still sets TIF_NOTIFY_SIGNAL;
- * SINGLE_ISSUER with DEFER_TASKRUN leaves the task work to the waiter itself. */
-#define RXT_IORING_SETUP_COOP_TASKRUN (1U << 8)
-#define RXT_IORING_SETUP_SINGLE_ISSUER (1U << 12)
-#define RXT_IORING_SETUP_DEFER_TASKRUN (1U << 13)
-#define RING_FLAGS \
-    (RXT_IORING_SETUP_COOP_TASKRUN | RXT_IORING_SETUP_SINGLE_ISSUER | RXT_IORING_SETUP_DEFER_TASKRUN)
 
 /* include/uapi/linux/io_uring.h, 6.12: min_wait_usec took the place of pad */
 struct rxt_getevents_arg {
@@ -52,12 +43,12 @@ struct ring {
     size_t sq_map_len, cq_map_len, sqes_len;
 };
 
-static int uring_setup(struct ring *r, unsigned entries)
+static int uring_setup(struct ring *r, unsigned entries, unsigned flags)
 {
     struct io_uring_params p;
     memset(&p, 0, sizeof(p));
     memset(r, 0, sizeof(*r));
-    p.flags = RING_FLAGS;
+    p.flags = flags;
     r->fd = (int)syscall(__NR_io_uring_setup, entries, &p);
     if (r->fd < 0)
         return -errno;
@@ -163,15 +154,15 @@ static void cancel_recv(struct ring *r)
 
 int rxt_rx_uring(int fd, unsigned entries, unsigned buffers, size_t buffer_size,
                  unsigned napi_busy_poll_us, int prefer_busy_poll, unsigned wait_nr,
-                 unsigned min_wait_us, int64_t deadline_ns, struct rxt_rx_record *rec,
-                 struct rxt_rx_stats *st)
+                 unsigned min_wait_us, unsigned setup_flags, int64_t deadline_ns,
+                 struct rxt_rx_record *rec, struct rxt_rx_stats *st)
 {
     if (buffers == 0 || (buffers & (buffers - 1)) || buffers > 32768 || wait_nr < 1 ||
         wait_nr > entries)
         return -EINVAL;
     memset(st, 0, sizeof(*st));
     struct ring r;
-    int rc = uring_setup(&r, entries);
+    int rc = uring_setup(&r, entries, setup_flags);
     struct io_uring_buf_ring *br = MAP_FAILED;
     char *data = NULL;
     size_t br_len = buffers * sizeof(struct io_uring_buf);

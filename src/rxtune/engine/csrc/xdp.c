@@ -86,6 +86,24 @@ int rxt_xdp_prog_load(int *prog_fd, int *map_fd, char *log, size_t log_size)
     return 0;
 }
 
+int rxt_xdp_drop_prog_load(int *prog_fd)
+{
+    /* return XDP_DROP: a null receiver, whose cost is what reaching the receiver costs */
+    struct bpf_insn insns[] = {
+        {.code = BPF_ALU64 | BPF_MOV | BPF_K, .dst_reg = 0, .imm = 1 /* XDP_DROP */},
+        {.code = BPF_JMP | BPF_EXIT},
+    };
+    union bpf_attr attr;
+    memset(&attr, 0, sizeof(attr));
+    attr.prog_type = BPF_PROG_TYPE_XDP;
+    attr.insns = (uint64_t)(uintptr_t)insns;
+    attr.insn_cnt = sizeof(insns) / sizeof(insns[0]);
+    attr.license = (uint64_t)(uintptr_t)"GPL";
+    memcpy(attr.prog_name, "rxtune_drop", 12);
+    *prog_fd = (int)bpf(BPF_PROG_LOAD, &attr);
+    return *prog_fd < 0 ? -errno : 0;
+}
+
 static int map_ring(int fd, struct ring *ring, const struct xdp_ring_offset *off, size_t entry,
                     unsigned count, uint64_t pgoff)
 {

@@ -8,6 +8,9 @@ struct rxt_xsk;
 
 /* Load the redirect program and its XSKMAP by bpf(2), without libbpf. */
 int rxt_xdp_prog_load(int *prog_fd, int *map_fd, char *log, size_t log_size);
+/* A program that drops every frame: the null receiver that calibrates the cost of the path
+ * up to the receiver. */
+int rxt_xdp_drop_prog_load(int *prog_fd);
 /* Create the socket, bind it to ifindex/queue (copy mode, need-wakeup on) and enter it in
  * the map. *out is freed by rxt_xsk_close. */
 int rxt_xsk_open(int ifindex, unsigned queue, int map_fd, unsigned frames, struct rxt_xsk **out);
