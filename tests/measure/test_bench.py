@@ -56,6 +56,10 @@ def test_every_strategy_delivers_every_packet_through_napi():
     blocking, spin = by_name["blocking"], by_name["spin"]
     assert blocking["cost"]["thread"]["ctx_voluntary"] >= 0.9 * blocking["packets"]["reflected"]
     assert spin["cost"]["thread"]["ctx_voluntary"] <= 0.01 * spin["packets"]["reflected"]
+    # the machine's figure counts both sides' CPUs: a spinner keeps its core busy between
+    # packets, a sleeper lets it idle
+    assert spin["cost"]["machine_cores"] > blocking["cost"]["machine_cores"] > 0
+    assert spin["cost"]["thread_cores"] > 0.9
 
 
 def test_configuration_c_bypasses_napi():

@@ -18,6 +18,7 @@ from ..errors import InvalidValue
 from ..knobs.model import whole_number
 from ..measure import bench as bench_run
 from ..measure.notes import UNDER_RATE_NOTE
+from ..measure.schema import SCHEMA_ID
 from ..measure.stats import overlaps
 from ..strategies import NAMES, select
 from ..testbed.veth import CONFIGURATIONS
@@ -89,8 +90,12 @@ COLUMNS: dict[str, Column] = {
 }
 
 
+# drops.* keys as the narrow "drops where" cell names them
+_DROP_SHORT = {"socket_buffer": "sock", "veth_forward": "veth", "receiver_device": "dev"}
+
+
 def _drops(run: dict[str, Any]) -> str:
-    return " ".join(f"{k}:{v}" for k, v in run["drops"].items() if v) or "0"
+    return " ".join(f"{_DROP_SHORT.get(k, k)}:{v:,}" for k, v in run["drops"].items() if v) or "0"
 
 
 THROUGHPUT_COLUMNS: dict[str, Column] = {
@@ -317,7 +322,7 @@ def bench(
     peer: str | None = typer.Option(
         None, help="with --interface: the host running `rxtune reflect`"
     ),
-    as_json: bool = typer.Option(False, "--json", help="print the result as JSON (rxtune.bench/2)"),
+    as_json: bool = typer.Option(False, "--json", help=f"print the result as JSON ({SCHEMA_ID})"),
     save: Path | None = typer.Option(None, "--save", help="also write the JSON result here"),
     csv_path: Path | None = typer.Option(None, "--csv", help="also write a CSV table here"),
     wait: float = WAIT,

@@ -135,6 +135,11 @@ class Options:
             raise InvalidValue(f"--flows {self.flows} is out of range", "1..64")
         if self.mode != PINGPONG and self.message_size < 18:
             raise InvalidValue(f"message size {self.message_size}", "18..1472 bytes")
+        if self.mode != PINGPONG and len(os.sched_getaffinity(0)) < 2:
+            raise Unsupported(
+                "--mode throughput and load need two CPUs, one to send and one to receive: "
+                f"this process may run on {sorted(os.sched_getaffinity(0))} only"
+            )
         if self.mode != PINGPONG and self.interface:
             raise InvalidValue(
                 "--mode throughput and load run on the testbed",

@@ -402,6 +402,7 @@ def _send(
         time.sleep(START_ALLOWANCE_S / 2)
         # the slow reads first, the exact snapshot last, right before the first packet
         counts, switches = cpu_counts(), _switches(receiver_pid)
+        preempted = context_switches(os.getpid())[1]
         first = account.snapshot(receiver_pid)
         rate = settings.rate_pps if settings.mode == LOAD else 0
         stats = _engine.send_load(
@@ -413,6 +414,7 @@ def _send(
             settings.stall,
         )
         last = account.snapshot(receiver_pid)
+        preempted = context_switches(os.getpid())[1] - preempted
         counts_after, switches_after = cpu_counts(), _switches(receiver_pid)
         after_drops = _device_drops(dev)
         return {
@@ -421,6 +423,7 @@ def _send(
             "window": Window(first, last),
             "cpus": counts_delta(counts, counts_after),
             "context_switches": switches_after - switches,
+            "sender_preempted": preempted,
         }
     finally:
         for sock in socks:
@@ -537,6 +540,8 @@ def record(
             "foreign": sum(g["stats"]["foreign"] for g in gots),
             "late_sends": sum(s["late"] for s in sents),
         },
+        # a sender that was taken off its CPU explains late sends (send_delay)
+        "sender": {"preempted": sum(s["sender_preempted"] for s in sents)},
         "drops": drops,
         **latency,
         "cost": {

@@ -59,7 +59,8 @@ def _reflector(
     sock = open_udp(strategy, (me.address, PORT), rx_timestamps=settings.rx_timestamps)
     try:
         capacity = _capacity(settings)
-        one_way, to_kernel, kernel_to_app = (np.empty(capacity, np.int64) for _ in range(3))
+        # filled, so every page is faulted in before the clock starts
+        one_way, to_stamp, stamp_to_app = (np.full(capacity, -1, np.int64) for _ in range(3))
         deadline = time.monotonic_ns() + int((settings.duration_s + 15) * 1e9)
         ns_before, thread_before = netns_snapshot(), thread_snapshot()
         ready()
@@ -70,8 +71,8 @@ def _reflector(
             int(strategy.wait),
             deadline,
             one_way,
-            to_kernel,
-            kernel_to_app,
+            to_stamp,
+            stamp_to_app,
         )
         loop_ns = time.monotonic_ns() - started
         thread = thread_delta(thread_before, thread_snapshot())
@@ -83,8 +84,8 @@ def _reflector(
             "netns": netns_delta(ns_before, netns_snapshot()),
             "napi_id": sock.napi_id(),
             "one_way": one_way[:received],
-            "to_kernel": to_kernel[:received],
-            "kernel_to_app": kernel_to_app[:received],
+            "to_stamp": to_stamp[:received],
+            "stamp_to_app": stamp_to_app[:received],
         }
     finally:
         sock.close()
@@ -107,7 +108,7 @@ def _client(
     try:
         fd, epfd, wait = sock.sock.fileno(), sock.epfd, int(strategy.wait)
         timeout = settings.reply_timeout_ms * 1_000_000
-        rtt, wake = np.empty(_capacity(settings), np.int64), np.empty(_capacity(settings), np.int64)
+        rtt, wake = (np.full(_capacity(settings), -1, np.int64) for _ in range(2))
         ready()
         warm = _engine.ping(
             fd,
@@ -154,7 +155,7 @@ def _client(
             "loop_ns": elapsed,
             "netns": netns_delta(ns_before, netns_snapshot()),
             "rtt": rtt[:received],
-            "kernel_to_app": wake[:received],
+            "stamp_to_app": wake[:received],
         }
     finally:
         sock.close()
@@ -231,12 +232,12 @@ def record(strategy: Strategy, settings: Settings, rounds: list[dict[str, Any]])
     if remote:
         split = {
             "to_rx_stamp": summarize(np.empty(0, np.int64)),
-            "rx_stamp_to_app": summarize(np.concatenate([c["kernel_to_app"] for c in clients])),
+            "rx_stamp_to_app": summarize(np.concatenate([c["stamp_to_app"] for c in clients])),
         }
     else:
         split = {
-            "to_rx_stamp": summarize(np.concatenate([r["to_kernel"] for r in reflectors])),
-            "rx_stamp_to_app": summarize(np.concatenate([r["kernel_to_app"] for r in reflectors])),
+            "to_rx_stamp": summarize(np.concatenate([r["to_stamp"] for r in reflectors])),
+            "rx_stamp_to_app": summarize(np.concatenate([r["stamp_to_app"] for r in reflectors])),
         }
     cpus = [
         {

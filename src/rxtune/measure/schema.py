@@ -16,6 +16,7 @@ from typing import Any
 from ..strategies import NAMES
 
 SCHEMA_ID = "rxtune.bench/2"
+OLD_SCHEMA_ID = "rxtune.bench/1"  # recognised, to say why it is not read
 
 
 def _f(kind: str | list[str], text: str, **extra: Any) -> dict[str, Any]:
@@ -214,6 +215,11 @@ _HIGH_RATE_RUN = {
             required=["receive_cpu_ns_per_packet", "receive_cores", "interrupts_per_kpkt"],
             properties=_COST_LOAD,
         ),
+        "sender": _f(
+            "object",
+            "preempted: times the sender thread was taken off its CPU (involuntary context "
+            "switches) during the traffic: what explains late sends",
+        ),
         "window": _f(
             "object",
             "ns: the traffic windows' total length; drain_ns, how long after the sender's "
@@ -290,3 +296,8 @@ def field_docs() -> list[tuple[str, str]]:
         walk("runs[].", rule)
         out[before:] = [(f"{path} ({mode})", text) for path, text in out[before:]]
     return out
+
+
+def fields_markdown() -> str:
+    """The README's list of bench/2 fields."""
+    return "\n".join(f"- `{path}`: {text}" for path, text in field_docs())
