@@ -136,3 +136,22 @@ def test_bad_input_is_refused():
         advise(result(*RUNS), "speed")
     with pytest.raises(InvalidValue, match="not an rxtune bench result"):
         advise({"runs": []}, "latency")
+
+
+def test_cpu_goal_keeps_the_baseline_when_the_cheaper_row_is_inside_the_noise():
+    blocking = high_rate("blocking", 100_000, 5200, p50=6_700, p99=19_400)
+    uring = high_rate("io_uring", 100_000, 5000, p50=7_000, p99=20_000)
+    for run in (blocking, uring):
+        run["cost"]["receive_cpu_ns_per_packet_ci"] = ci(
+            run["cost"]["receive_cpu_ns_per_packet"], 0.15
+        )
+        run["latency_ns"]["p99_ci"] = ci(run["latency_ns"]["p99"], 0.3)
+    advice = advise(result(blocking, uring, mode="load"), "cpu")
+    assert advice.baseline["label"] == "blocking"
+    assert advice.choice["label"] == "blocking"
+    assert any("io_uring costs less" in r and "noise" in r for r in advice.reasons)
+    # beyond the noise, the cheaper one is taken
+    uring["cost"]["receive_cpu_ns_per_packet_ci"] = ci(3000, 0.05)
+    uring["cost"]["receive_cpu_ns_per_packet"] = 3000
+    uring["cost"]["receive_cores"] = 0.3
+    assert advise(result(blocking, uring, mode="load"), "cpu").choice["label"] == "io_uring"

@@ -80,6 +80,19 @@ def _differs(a: dict[str, Any], b: dict[str, Any], key: str) -> bool:
     return _latency(a, key) < (1 - SIGNIFICANT) * _latency(b, key)
 
 
+def _cheaper(a: dict[str, Any], b: dict[str, Any]) -> bool:
+    """Whether a's receive cost per packet is below b's beyond the noise."""
+    ia = a["cost"].get("receive_cpu_ns_per_packet_ci") or a["cost"].get(
+        "machine_cpu_ns_per_round_trip_ci"
+    )
+    ib = b["cost"].get("receive_cpu_ns_per_packet_ci") or b["cost"].get(
+        "machine_cpu_ns_per_round_trip_ci"
+    )
+    if ia and ib:
+        return not overlaps(ia, ib) and _cost(a) < _cost(b)
+    return _cost(a) < (1 - SIGNIFICANT) * _cost(b)
+
+
 def _usable(run: dict[str, Any], mode: str) -> bool:
     """Rows a recommendation may rest on: measured; in ping-pong without lost round trips;
     under load at the offered rate and without losses beyond 1% (a flood drops by design)."""
@@ -139,11 +152,20 @@ def advise(result: dict[str, Any], goal: str = "balanced", dev: str | None = Non
     if mode == "throughput":
         best = max(runs, key=_throughput) if goal != "cpu" else min(runs, key=_cost)
     elif goal == "latency":
-        best = min(runs, key=lambda r: (_latency(r, "p99"), _latency(r, "p50")))
+        # of those whose p99 the noise does not separate from the best, the best p50
+        best = min(_at_equal_latency(runs), key=lambda r: (_latency(r, "p50"), _cores(r)))
     elif goal == "cpu":
         # the cheapest of those as fast as the fastest: cost alone would buy cheap packets
         # with latency (a TPACKET block timeout, a batch wait)
-        best = min(_at_equal_latency(runs), key=_cores)
+        as_fast = _at_equal_latency(runs)
+        best = min(as_fast, key=_cores)
+        base = advice.baseline
+        if base in as_fast and best is not base and not _cheaper(best, base):
+            advice.reasons.append(
+                f"{best['label']} costs less than {advice.baseline['label']} per packet by "
+                "less than the run-to-run noise (their 95% intervals overlap)"
+            )
+            best = advice.baseline
     else:
         budget = _cores(advice.baseline) * BALANCED_CPU_FACTOR
         affordable = [r for r in runs if _cores(r) <= budget] or [advice.baseline]
