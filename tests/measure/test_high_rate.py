@@ -162,3 +162,19 @@ def test_several_flows_and_large_payloads_arrive_whole():
         assert run["packets"]["received"] > 0, run["label"]
         assert_every_packet_received_or_counted(run)
         assert run["packets"]["duplicates"] == 0
+
+
+def test_an_af_xdp_ring_full_drop_is_counted_once():
+    """With 8 UMEM frames the fill ring runs dry at a flood: each packet the XSK could not
+    take counts in its statistics and in the veth's rx_dropped, and must count once."""
+    with veth.testbed(veth.configuration("A")) as bed, MachineAccount() as account:
+        tx = Endpoint(bed.sender.netns, bed.sender.address, bed.cpus[0])
+        rx = Endpoint(bed.receiver.netns, bed.receiver.address, bed.cpus[1])
+        (xdp,) = select(["af_xdp_poll"], [50], "throughput")
+        settings = load.LoadSettings("throughput", 0.3, 64, xsk_frames=8)
+        devices = (bed.sender.ifname, bed.receiver.ifname)
+        rounds = [load.run(xdp, tx, rx, *devices, settings, account) for _ in range(2)]
+    record = load.record(xdp, settings, rounds, bed.cpus[1])
+    assert record["drops"]["ring"] > 0
+    assert record["packets"]["foreign"] == 0  # IPv6 is off on the test link
+    assert_every_packet_received_or_counted(record)

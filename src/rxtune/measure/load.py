@@ -70,6 +70,7 @@ class LoadSettings:
     tpacket_blocks: int = 16
     tpacket_timeout_ms: int = 1
     uring_buffers: int = 4096
+    xsk_frames: int = 4096  # AF_XDP UMEM frames (and fill ring entries, up to 2048)
     stall: tuple[int, int] = (0, 0)  # (at, length) in ns: a sender stall, to calibrate
     uring_setup: int = URING_SETUP  # io_uring_setup flags (benchmarks compare others)
 
@@ -204,7 +205,7 @@ class _Receiver:
         give_up = time.monotonic() + XSK_BUSY_WAIT_S
         while True:
             try:
-                self.xsk = _engine.xsk_open(index, 0, map_fd, 4096)
+                self.xsk = _engine.xsk_open(index, 0, map_fd, self.settings.xsk_frames)
                 break
             except OSError as error:
                 if error.errno != errno.EBUSY or time.monotonic() > give_up:

@@ -10,6 +10,7 @@ import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 
 from pyroute2 import IPRoute, netns
 from pyroute2.netlink.exceptions import NetlinkError
@@ -113,6 +114,13 @@ def _pin_cpus() -> tuple[int | None, int | None]:
     return (cpus[0], cpus[1]) if len(cpus) >= 2 else (None, None)
 
 
+def _ipv4_only(dev: str) -> None:
+    """Turn IPv6 off on a device of this namespace (where the kernel has IPv6)."""
+    knob = Path(f"/proc/sys/net/ipv6/conf/{dev}/disable_ipv6")
+    if knob.exists():
+        knob.write_text("1")
+
+
 def create(config: Configuration) -> Testbed:
     """Build the testbed; on any failure, remove what was built and raise."""
     if not is_root():
@@ -133,6 +141,9 @@ def create(config: Configuration) -> Testbed:
             ipr.link("add", ifname="tx0", kind="veth", peer={"ifname": "rx0", "net_ns_fd": rx_ns})
         macs = {}
         for side in (bed.sender, bed.receiver):
+            # no IPv6 on the test link: its router solicitations and MLD reports would be
+            # packets no sender sent, taken or dropped among the test's own
+            call_in_netns(side.netns, _ipv4_only, side.ifname)
             with IPRoute(netns=side.netns) as ipr:
                 index = ipr.link_lookup(ifname=side.ifname)[0]
                 ipr.addr("add", index=index, address=side.address, prefixlen=PREFIXLEN)
