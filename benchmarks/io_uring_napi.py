@@ -12,9 +12,10 @@ Writes JSON. Needs root and kernel 6.9+ (IORING_REGISTER_NAPI).
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
+
+from _results import RESULTS, write_results
 
 from rxtune.engine import _engine
 from rxtune.measure import load
@@ -54,9 +55,7 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=1.0, help="per round")
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--rate", type=int, default=100_000)
-    parser.add_argument(
-        "--output", type=Path, default=Path(__file__).parent / "results" / "io_uring_napi.json"
-    )
+    parser.add_argument("--output", type=Path, default=RESULTS / "io_uring_napi.json")
     args = parser.parse_args()
     veth.remove_leftovers()
     results: dict = {"benchmark": "io_uring_napi", "testbed": "A", "rounds": args.rounds}
@@ -100,9 +99,7 @@ def main() -> int:
                         else ""
                     )
                 )
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(json.dumps(results, indent=1))
-    print(f"written: {args.output}")
+    write_results(results, args.output)
     return 0
 
 

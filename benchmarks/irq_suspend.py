@@ -15,10 +15,11 @@ Needs root and kernel 6.13+ (irq-suspend-timeout).
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from dataclasses import replace
 from pathlib import Path
+
+from _results import RESULTS, write_results
 
 from rxtune.measure import bench
 from rxtune.strategies import BY_NAME, select
@@ -57,9 +58,7 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=5.0, help="per configuration")
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--rates", default="50000,100000,200000")
-    parser.add_argument(
-        "--output", type=Path, default=Path(__file__).parent / "results" / "irq_suspend.json"
-    )
+    parser.add_argument("--output", type=Path, default=RESULTS / "irq_suspend.json")
     args = parser.parse_args()
     results: dict = {"benchmark": "irq_suspend", "testbed": "A", "rounds": args.rounds}
     pingpong = bench.run(
@@ -93,9 +92,7 @@ def main() -> int:
                 f"{row['p99_ns'] / 1000:7.1f} µs  receive {row['cores']:.2f} cores, "
                 f"{row['ipi_per_kpkt']:.0f} IPIs/kpkt {' '.join(row['notes'])}"
             )
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(json.dumps(results, indent=1))
-    print(f"written: {args.output}")
+    write_results(results, args.output)
     return 0
 
 

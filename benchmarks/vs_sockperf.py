@@ -19,7 +19,6 @@ Writes figures and ratios to JSON. Needs root and sockperf (apt-get install sock
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import shutil
 import subprocess
@@ -29,6 +28,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from _results import RESULTS, write_results
 
 from rxtune.measure import bench, pingpong
 from rxtune.measure.counters import netns_snapshot
@@ -361,9 +361,7 @@ def main() -> int:
     parser.add_argument("--rate-seconds", type=float, default=5.0, help="per rate round")
     parser.add_argument("--message-size", type=int, default=64)
     parser.add_argument("--only", choices=("latency", "cost"), default=None)
-    parser.add_argument(
-        "--output", type=Path, default=Path(__file__).parent / "results" / "vs_sockperf.json"
-    )
+    parser.add_argument("--output", type=Path, default=RESULTS / "vs_sockperf.json")
     args = parser.parse_args()
     if not shutil.which("sockperf"):
         print("sockperf is not installed (apt-get install sockperf)", file=sys.stderr)
@@ -387,9 +385,7 @@ def main() -> int:
         os.sched_setaffinity(0, every_cpu)
     if args.only != "latency":
         results["receive_cost_at_rate"] = receive_cost_at_rate(args)
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(json.dumps(results, indent=1))
-    print(f"written: {args.output}")
+    write_results(results, args.output)
     return 0
 
 

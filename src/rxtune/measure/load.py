@@ -285,28 +285,16 @@ def null_receiver(
     receive cost on this path (on veth: the NAPI poll and the XDP run, in the sender's
     softirq)."""
     assert receiver.cpu is not None
-    workers: list[Worker] = []
-    try:
-        rx = Worker(
-            receiver.netns,
-            receiver.cpu,
-            _null_receive,
-            receiver_dev,
-            START_ALLOWANCE_S + settings.duration_s + DRAIN_S,
-        )
-        workers.append(rx)
-        if not rx.wait_ready(15):
-            rx.result(5)
-            raise RxtuneError("the null receiver did not start")
-        tx = Worker(
-            sender.netns, sender.cpu, _send, sender, receiver, settings, sender_dev, account, None
-        )
-        workers.append(tx)
-        sent = tx.result(settings.duration_s + 30)
-        dropped = rx.result(settings.duration_s + 30)
-    finally:
-        for worker in workers:
-            worker.kill()
+    sent, dropped = _pair(
+        "the null receiver",
+        (_null_receive, receiver_dev, START_ALLOWANCE_S + settings.duration_s + DRAIN_S),
+        sender,
+        receiver,
+        sender_dev,
+        settings,
+        account,
+        measure_receiver=False,
+    )
     cost = receive_cost([sent["window"]], receiver.cpu, [sent["sent"]])
     return {
         "what": "an XDP program drops every packet at the receiving device",
@@ -431,6 +419,43 @@ def _send(
             sock.close()
 
 
+def _pair(
+    what: str,
+    receive: tuple[Any, ...],
+    sender: Endpoint,
+    receiver: Endpoint,
+    sender_dev: str,
+    settings: LoadSettings,
+    account: MachineAccount,
+    measure_receiver: bool = True,
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Start the receiving worker (its function and arguments), then the sender once the
+    receiver is ready; the sender's and the receiver's results."""
+    workers: list[Worker] = []
+    try:
+        rx = Worker(receiver.netns, receiver.cpu, *receive)
+        workers.append(rx)
+        if not rx.wait_ready(15):
+            rx.result(5)  # raises the receiver's error
+            raise RxtuneError(f"{what} did not start")
+        tx = Worker(
+            sender.netns,
+            sender.cpu,
+            _send,
+            sender,
+            receiver,
+            settings,
+            sender_dev,
+            account,
+            rx.pid if measure_receiver else None,
+        )
+        workers.append(tx)
+        return tx.result(settings.duration_s + 30), rx.result(settings.duration_s + 30)
+    finally:
+        for worker in workers:
+            worker.kill()
+
+
 def run(
     strategy: Strategy,
     sender: Endpoint,
@@ -442,24 +467,15 @@ def run(
 ) -> dict[str, Any]:
     """One round: (sent, got), the sender's and the receiver's raw figures; record() turns
     the rounds of a strategy into its row."""
-    workers: list[Worker] = []
-    try:
-        rx = Worker(
-            receiver.netns, receiver.cpu, _receive, strategy, receiver, receiver_dev, settings
-        )
-        workers.append(rx)
-        if not rx.wait_ready(15):
-            rx.result(5)
-            raise RxtuneError("receiver did not start")
-        tx = Worker(
-            sender.netns, sender.cpu, _send, sender, receiver, settings, sender_dev, account, rx.pid
-        )
-        workers.append(tx)
-        sent = tx.result(settings.duration_s + 30)
-        got = rx.result(settings.duration_s + 30)
-    finally:
-        for worker in workers:
-            worker.kill()
+    sent, got = _pair(
+        "the receiver",
+        (_receive, strategy, receiver, receiver_dev, settings),
+        sender,
+        receiver,
+        sender_dev,
+        settings,
+        account,
+    )
     return {"sent": sent, "got": got}
 
 
