@@ -128,7 +128,9 @@ def run_rxtune(
         capture_output=True,
         text=True,
         timeout=timeout,
-        env=env,
+        # os.environ, not the C environ: under pytest that holds a COLUMNS=80 that
+        # os.environ does not show, and the tables would be laid out for it
+        env=dict(os.environ) if env is None else env,
         stdin=subprocess.DEVNULL,
     )
     if check:

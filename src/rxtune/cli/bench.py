@@ -5,11 +5,14 @@ from __future__ import annotations
 import csv
 import json
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.measure import Measurement
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -35,6 +38,7 @@ class Column:
     better: str | None = None  # "low" or "high": the column may mark a best
     fmt: Callable[[Any], str] = str
     ci: Callable[[dict[str, Any]], list[float] | None] | None = None  # 95% interval
+    wide: bool = False  # shown with --wide only: not what answers the question
 
 
 def _interrupts(run: dict[str, Any]) -> str:
@@ -64,29 +68,36 @@ _RECEIVE_COST = Column(
 _COMMON_COST = {
     "cores": Column(lambda r: r["cost"]["receive_cores"], None, lambda v: f"{v:.2f}"),
     "thread µs/pkt": Column(
-        lambda r: r["cost"]["thread_cpu_ns_per_packet"], None, lambda v: f"{v / 1000:.2f}"
+        lambda r: r["cost"]["thread_cpu_ns_per_packet"],
+        None,
+        lambda v: f"{v / 1000:.2f}",
+        wide=True,
     ),
     "ctx/kpkt": Column(lambda r: r["cost"]["ctx_per_kpkt"], None, lambda v: f"{v:.0f}"),
-    "IRQ/kpkt dev·ipi·timer": Column(_interrupts),
+    "IRQ/kpkt dev·ipi·timer": Column(_interrupts, wide=True),
 }
 COLUMNS: dict[str, Column] = {
     "p50 µs": _latency("p50", ci=True),
-    "p90": _latency("p90"),
+    "p90": replace(_latency("p90"), wide=True),
     "p99": _latency("p99", ci=True),
     "p99.9": _latency("p999"),
-    "→stamp": _split("to_rx_stamp"),
+    "→stamp": replace(_split("to_rx_stamp"), wide=True),
     "stamp→app": _split("rx_stamp_to_app"),
-    "RTT/s": Column(lambda r: r["rate"]["round_trips_per_s"], None, lambda v: f"{v:,.0f}"),
+    "RTT/s": Column(
+        lambda r: r["rate"]["round_trips_per_s"], None, lambda v: f"{v:,.0f}", wide=True
+    ),
     "machine µs/RT": Column(
         lambda r: r["cost"]["machine_cpu_ns_per_round_trip"],
         "low",
         lambda v: f"{v / 1000:.1f}",
         lambda r: r["cost"]["machine_cpu_ns_per_round_trip_ci"],
     ),
-    "thread %": Column(lambda r: r["cost"]["thread_cores"], None, lambda v: f"{100 * v:.0f}"),
+    "thread %": Column(
+        lambda r: r["cost"]["thread_cores"], None, lambda v: f"{100 * v:.0f}", wide=True
+    ),
     "ctx/kpkt": Column(lambda r: r["cost"]["ctx_per_kpkt"], None, lambda v: f"{v:.0f}"),
-    "IRQ/kpkt dev·ipi·timer": Column(_interrupts),
-    "NAPI": Column(lambda r: r["napi_id"]),
+    "IRQ/kpkt dev·ipi·timer": Column(_interrupts, wide=True),
+    "NAPI": Column(lambda r: r["napi_id"], wide=True),
 }
 
 
@@ -102,20 +113,22 @@ THROUGHPUT_COLUMNS: dict[str, Column] = {
     "received/s": Column(lambda r: r["rate"]["received_pps"], None, lambda v: f"{v:,}"),
     "sent/s": Column(lambda r: r["rate"]["achieved_pps"], None, lambda v: f"{v:,}"),
     "drops where": Column(_drops),
-    "unacc.": Column(lambda r: r["packets"]["unaccounted"], None, lambda v: f"{v:,}"),
+    "unacc.": Column(lambda r: r["packets"]["unaccounted"], None, lambda v: f"{v:,}", wide=True),
     "recv µs/pkt": _RECEIVE_COST,
     **_COMMON_COST,
     "NET_RX/kpkt": Column(
-        lambda r: r["cost"]["net_rx_softirqs_per_kpkt"], None, lambda v: f"{v:.0f}"
+        lambda r: r["cost"]["net_rx_softirqs_per_kpkt"], None, lambda v: f"{v:.0f}", wide=True
     ),
-    "pkts/call": Column(lambda r: r["cost"]["packets_per_call"], None, lambda v: f"{v:.1f}"),
+    "pkts/call": Column(
+        lambda r: r["cost"]["packets_per_call"], None, lambda v: f"{v:.1f}", wide=True
+    ),
 }
 LOAD_COLUMNS: dict[str, Column] = {
     "p50 µs": _latency("p50", ci=True),
     "p99": _latency("p99", ci=True),
     "p99.9": _latency("p999"),
-    "send late": _split("send_delay"),
-    "→stamp": _split("to_rx_stamp"),
+    "send late": replace(_split("send_delay"), wide=True),
+    "→stamp": replace(_split("to_rx_stamp"), wide=True),
     "stamp→app": _split("rx_stamp_to_app"),
     "achieved/s": Column(lambda r: r["rate"]["achieved_pps"], None, lambda v: f"{v:,}"),
     "dropped": Column(lambda r: r["packets"]["dropped"], None, lambda v: f"{v:,}"),
@@ -183,25 +196,24 @@ def best_rows(runs: list[dict[str, Any]], column: Column) -> set[int]:
     return set() if any(overlaps(mine, other) for other in others) else {index}
 
 
+# what a narrow terminal loses first; latency, the receive cost and the rate stay longest
+DROP_FIRST = ("ctx/kpkt", "cores", "p99.9", "dropped", "sent/s", "stamp→app", "drops where")
+
+
 def _columns(result: dict[str, Any]) -> dict[str, Column]:
     return {"throughput": THROUGHPUT_COLUMNS, "load": LOAD_COLUMNS}.get(result["mode"], COLUMNS)
 
 
-def table(result: dict[str, Any]) -> Table:
-    columns = _columns(result)
+def _render(result: dict[str, Any], columns: dict[str, Column]) -> Table:
     out = Table(title=_title(result), title_justify="left", show_edge=False, pad_edge=False)
     out.add_column("strategy", no_wrap=True)
     for name in columns:
-        out.add_column(name, justify="right")
+        out.add_column(name, justify="right", no_wrap=True)  # a figure is never cut
     runs = result["runs"]
     best = {name: best_rows(runs, column) for name, column in columns.items()}
     for index, run in enumerate(runs):
         if run["unsupported"]:
-            out.add_row(
-                run["label"],
-                f"[dim]unsupported: {run['unsupported']}[/]",
-                *[""] * (len(columns) - 1),
-            )
+            out.add_row(run["label"], "[dim]unsupported[/]", *[""] * (len(columns) - 1))
             continue
         cells = []
         for name, column in columns.items():
@@ -210,6 +222,36 @@ def table(result: dict[str, Any]) -> Table:
             cells.append(f"[bold green]{text}[/]" if index in best[name] else text)
         out.add_row(run["label"], *cells)
     return out
+
+
+def table(result: dict[str, Any], width: int, wide: bool = False) -> tuple[Table, list[str]]:
+    """The table for a terminal `width` columns wide, and the columns it had to leave out:
+    the ones that answer the question by default (all with `wide`), then, where they do not
+    fit, the last of them dropped one by one rather than a figure cut."""
+    chosen = {n: c for n, c in _columns(result).items() if wide or not c.wide}
+    order = [n for n in DROP_FIRST if n in chosen] + [n for n in reversed(chosen)]
+    dropped: list[str] = []
+    measuring = Console(width=100_000)  # the natural width, not one clamped to the terminal
+    while True:
+        rendered = _render(result, chosen)
+        needed = Measurement.get(measuring, measuring.options, rendered).maximum
+        if needed <= width or len(chosen) <= 2:
+            return rendered, dropped
+        name = next(n for n in order if n in chosen)
+        dropped.append(name)
+        del chosen[name]
+
+
+def notes_once(runs: list[dict[str, Any]]) -> list[str]:
+    """Every note of the rows, each text once with the strategies it concerns; what could
+    not run, with the reason."""
+    by_text: dict[str, list[str]] = {}
+    for run in runs:
+        if run["unsupported"]:
+            by_text.setdefault(f"unsupported: {run['unsupported']}", []).append(run["label"])
+        for note in run.get("notes", []):
+            by_text.setdefault(note["text"], []).append(run["label"])
+    return [f"[yellow]{', '.join(labels)}[/]: {escape(text)}" for text, labels in by_text.items()]
 
 
 def write_csv(result: dict[str, Any], path: Path) -> None:
@@ -325,6 +367,9 @@ def bench(
     as_json: bool = typer.Option(False, "--json", help=f"print the result as JSON ({SCHEMA_ID})"),
     save: Path | None = typer.Option(None, "--save", help="also write the JSON result here"),
     csv_path: Path | None = typer.Option(None, "--csv", help="also write a CSV table here"),
+    wide: bool = typer.Option(
+        False, "--wide", help="every column, not only those that answer the question"
+    ),
     wait: float = WAIT,
 ) -> None:
     """Measure every receive strategy side by side on a private veth testbed (two network
@@ -390,7 +435,12 @@ def bench(
         print_json(result)
         return
     said(result["metadata"]["recovered"]["restored"])
-    console.print(table(result))
-    for run in result["runs"]:
-        for note in run.get("notes", []):
-            console.print(f"[yellow]{run['label']}[/]: {note['text']}")
+    shown, dropped = table(result, console.width, wide)
+    console.print(shown)
+    if dropped:
+        console.print(
+            f"[dim]not shown at {console.width} columns: {', '.join(dropped)} "
+            "(a wider terminal shows them; all figures are in --json and --csv)[/]"
+        )
+    for line in notes_once(result["runs"]):
+        console.print(line)

@@ -18,8 +18,14 @@ from rich.markup import escape
 
 from ..errors import RxtuneError
 
-# piped output has no terminal width: give tables room rather than fold them
-console = Console() if sys.stdout.isatty() else Console(width=160)
+# piped output has no terminal width: as wide as $COLUMNS says, else room for every
+# default column rather than folded tables
+_COLUMNS = os.environ.get("COLUMNS", "")
+console = (
+    Console()
+    if sys.stdout.isatty()
+    else Console(width=int(_COLUMNS) if _COLUMNS.isdigit() and int(_COLUMNS) >= 40 else 160)
+)
 errors = Console(stderr=True, soft_wrap=True)
 F = TypeVar("F", bound=Callable[..., Any])
 EXIT_INTERNAL = 70  # EX_SOFTWARE

@@ -41,7 +41,8 @@ def _default(knob: dict[str, Any]) -> str:
 
 def _knob_table(title: str, knobs: list[dict[str, Any]], verbose: bool) -> Table:
     table = Table(title=title, title_justify="left", show_edge=False, pad_edge=False)
-    for column in ("knob", "value", "default", "unit", "note"):
+    table.add_column("knob", no_wrap=True)  # a name is never broken; the note folds
+    for column in ("value", "default", "unit", "note"):
         table.add_column(column, overflow="fold")
     hidden: dict[str, list[str]] = {}
     for knob in knobs:
