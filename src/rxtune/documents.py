@@ -13,7 +13,14 @@ import jsonschema
 from .errors import InvalidValue
 
 
-def load(path: Path, schema: dict[str, Any], written_by: str) -> dict[str, Any]:
+def load(
+    path: Path,
+    schema: dict[str, Any],
+    written_by: str,
+    superseded: dict[str, str] | None = None,
+) -> dict[str, Any]:
+    """The document at path, checked against schema; a document of an older schema named in
+    superseded is refused with the reason given there."""
     valid = f"a file written by `{written_by}`"
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
@@ -21,6 +28,8 @@ def load(path: Path, schema: dict[str, Any], written_by: str) -> dict[str, Any]:
         raise InvalidValue(f"cannot read {path}: {error.strerror}", valid) from None
     except (ValueError, UnicodeDecodeError) as error:
         raise InvalidValue(f"{path} is not JSON: {error}", valid) from None
+    if isinstance(data, dict) and data.get("schema") in (superseded or {}):
+        raise InvalidValue(f"{path}: {(superseded or {})[data['schema']]}", f"{valid} again")
     wrong = jsonschema.exceptions.best_match(
         jsonschema.Draft202012Validator(schema).iter_errors(data)
     )

@@ -13,7 +13,7 @@ from ..decide.advice import GOALS
 from ..decide.advice import advise as decide
 from ..errors import InvalidValue
 from ..measure import bench as bench_run
-from ..measure.schema import BENCH_SCHEMA
+from ..measure.schema import BENCH_SCHEMA, SUPERSEDED
 from ..strategies import select
 from .common import console, friendly_errors, print_json
 
@@ -33,7 +33,7 @@ def advise(
     if goal not in GOALS:
         raise InvalidValue(f"unknown goal '{goal}'", GOALS)
     if result:
-        data = documents.load(result, BENCH_SCHEMA, "rxtune bench --save")
+        data = documents.load(result, BENCH_SCHEMA, "rxtune bench --save", SUPERSEDED)
     else:
         console.print("no result given: measuring (rxtune bench -d 1) ...")
         data = bench_run.run(bench_run.Options(select(None, [50]), duration_s=1.0))

@@ -7,6 +7,7 @@ import typer
 from .advise import advise
 from .bench import bench
 from .cleanup import cleanup
+from .compare import compare
 from .reflect import reflect
 from .show import show
 from .tune import confirm, export, revert, set_, tune
@@ -28,6 +29,7 @@ app.command()(revert)
 app.command()(confirm)
 app.command()(export)
 app.command()(advise)
+app.command()(compare)
 
 
 @app.callback()

@@ -10,7 +10,7 @@ from typing import Any
 from ..errors import InvalidValue
 from ..knobs.model import Knob
 from ..measure.notes import GRO_FORWARDING, NO_NAPI, UNDER_RATE_NOTE
-from ..measure.schema import OLD_SCHEMA_ID, SCHEMA_ID
+from ..measure.schema import SCHEMA_ID, SUPERSEDED
 from ..measure.stats import overlaps
 from ..strategies import BY_NAME, build
 from . import snippets
@@ -120,11 +120,9 @@ def _at_equal_latency(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
 def advise(result: dict[str, Any], goal: str = "balanced", dev: str | None = None) -> Advice:
     if goal not in GOALS:
         raise InvalidValue(f"unknown goal '{goal}'", GOALS)
-    if result.get("schema") == OLD_SCHEMA_ID:
+    if result.get("schema") in SUPERSEDED:
         raise InvalidValue(
-            f"this result is {OLD_SCHEMA_ID}, written by an older rxtune: its CPU figures "
-            "count only the receiving thread and its load latency hides sender stalls, so "
-            "advise cannot rank by it",
+            SUPERSEDED[result["schema"]],
             f"a result of {SCHEMA_ID}: run `rxtune bench --save FILE` again",
         )
     if result.get("schema") != SCHEMA_ID:

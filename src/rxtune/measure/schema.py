@@ -17,6 +17,11 @@ from ..strategies import NAMES
 
 SCHEMA_ID = "rxtune.bench/2"
 OLD_SCHEMA_ID = "rxtune.bench/1"  # recognised, to say why it is not read
+SUPERSEDED = {
+    OLD_SCHEMA_ID: f"this result is {OLD_SCHEMA_ID}, written by an older rxtune: its CPU "
+    "figures count only the receiving thread and its load latency hides sender stalls, so "
+    f"it cannot be read as {SCHEMA_ID}"
+}
 
 
 def _f(kind: str | list[str], text: str, **extra: Any) -> dict[str, Any]:
