@@ -23,6 +23,7 @@ LAYERS: list[set[str]] = [
     {"engine", "testbed"},
     {"measure", "apply"},
     {"decide"},
+    {"report"},  # pictures of results; reads what measure and decide wrote
     {"api"},
     {"cli"},
     {"__main__", "rxtune"},

@@ -9,7 +9,9 @@ from .bench import bench
 from .cleanup import cleanup
 from .compare import compare
 from .reflect import reflect
+from .report import report
 from .show import show
+from .sweep import sweep
 from .tune import confirm, export, revert, set_, tune
 
 app = typer.Typer(
@@ -30,6 +32,8 @@ app.command()(confirm)
 app.command()(export)
 app.command()(advise)
 app.command()(compare)
+app.command()(sweep)
+app.command()(report)
 
 
 @app.callback()

@@ -1,0 +1,135 @@
+"""One self-contained HTML file: every figure embedded as a PNG data URI, tables beside
+them, the host and the knob snapshot; nothing is fetched when it is opened."""
+
+from __future__ import annotations
+
+import base64
+import html
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from ..measure.schema import SCHEMA_ID
+from ..measure.sweep import SWEEP_SCHEMA_ID, frontier, rate_name
+from . import figures
+
+
+@dataclass(frozen=True)
+class Figure:
+    name: str  # file name for --png
+    caption: str
+    png: bytes
+
+
+def _bench_figures(result: dict[str, Any], prefix: str) -> list[Figure]:
+    runs = result["runs"]
+    points = [{"rate": 0, "label": r["label"], "row": r} for r in runs if not r["unsupported"]]
+    made = [
+        ("percentiles", "Latency by percentile", figures.percentile_curve(runs)),
+        ("split", "Where the p50 latency goes", figures.split_bars(runs)),
+        ("cpu", "Where the receive CPU goes, per packet", figures.cpu_parts(runs)),
+        (
+            "frontier",
+            "p99 against receive CPU",
+            figures.latency_against_cpu(points, _frontier(points), "this bench"),
+        ),
+    ]
+    return [Figure(f"{prefix}{name}.png", caption, png) for name, caption, png in made if png]
+
+
+def _frontier(points: list[dict[str, Any]]) -> list[str]:
+    return frontier([p for p in points if p["row"].get("latency_ns", {}).get("p99")])
+
+
+def _sweep_figures(result: dict[str, Any], prefix: str) -> list[Figure]:
+    points = result["points"]
+    made = [("rates", "p99 against offered rate", figures.latency_against_rate(points))]
+    for name, on_frontier in result["frontiers"].items():
+        mine = [p for p in points if rate_name(p["rate"]) == name]
+        png = figures.latency_against_cpu(mine, on_frontier, f"at {name}")
+        slug = name.split("/")[0].replace(",", "")
+        made.append((f"frontier-{slug}", f"p99 against receive CPU at {name}", png))
+    return [Figure(f"{prefix}{name}.png", caption, png) for name, caption, png in made if png]
+
+
+def figures_of(results: list[dict[str, Any]]) -> list[Figure]:
+    out: list[Figure] = []
+    for index, result in enumerate(results):
+        prefix = f"{index + 1}-" if len(results) > 1 else ""
+        if result.get("schema") == SWEEP_SCHEMA_ID:
+            out += _sweep_figures(result, prefix)
+        else:
+            out += _bench_figures(result, prefix)
+    return out
+
+
+def _table(result: dict[str, Any]) -> str:
+    rows = (
+        result["runs"]
+        if result.get("schema") == SCHEMA_ID
+        else [p["row"] for p in result["points"]]
+    )
+    names = ("strategy", "rate", "p50 µs", "p99 µs", "receive µs/packet", "cores")
+    head = "<tr>" + "".join(f"<th>{name}</th>" for name in names) + "</tr>"
+    body = []
+    for row in rows:
+        if row["unsupported"]:
+            continue
+        latency = row.get("latency_ns", {})
+        cost = row.get("cost", {})
+        rate = (
+            row.get("rate", {}).get("offered_pps") or row.get("rate", {}).get("received_pps") or ""
+        )
+        cells = [
+            row["label"],
+            f"{rate:,}" if isinstance(rate, int) else "",
+            _us(latency.get("p50")),
+            _us(latency.get("p99")),
+            _us(cost.get("receive_cpu_ns_per_packet", cost.get("machine_cpu_ns_per_round_trip"))),
+            f"{cost.get('receive_cores', cost.get('machine_cores', 0)):.2f}",
+        ]
+        body.append("<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in cells) + "</tr>")
+    return f"<table>{head}{''.join(body)}</table>"
+
+
+def _us(ns: float | None) -> str:
+    return "" if ns is None else f"{ns / 1000:.1f}"
+
+
+def report(results: list[dict[str, Any]], made: list[Figure]) -> str:
+    parts = [
+        "<!doctype html><html><head><meta charset='utf-8'><title>rxtune report</title>",
+        "<style>body{font-family:sans-serif;max-width:1000px;margin:auto}"
+        "table{border-collapse:collapse;font-size:13px}td,th{border:1px solid #ccc;"
+        "padding:2px 6px;text-align:right}img{max-width:100%}</style></head><body>",
+        "<h1>rxtune report</h1>",
+    ]
+    for result in results:
+        meta = result["metadata"]
+        what = "sweep" if result.get("schema") == SWEEP_SCHEMA_ID else f"bench, {result['mode']}"
+        parts.append(
+            f"<h2>{html.escape(what)}</h2><p>kernel {html.escape(str(meta.get('kernel')))}, "
+            f"testbed {html.escape(str(meta.get('testbed')))}</p>"
+        )
+        parts.append(_table(result))
+        if meta.get("left_out"):
+            parts.append(
+                f"<p>left out to fit the budget: {html.escape(', '.join(meta['left_out']))}</p>"
+            )
+    for figure in made:
+        data = base64.b64encode(figure.png).decode()
+        caption = html.escape(figure.caption)
+        parts.append(
+            f"<figure><img alt='{caption}' src='data:image/png;base64,{data}'>"
+            f"<figcaption>{caption}</figcaption></figure>"
+        )
+    for result in results:
+        knobs = result["metadata"].get("knobs")
+        if knobs:
+            parts.append(
+                "<h2>Knobs during the bench</h2><pre>"
+                + html.escape(json.dumps(knobs, indent=1))
+                + "</pre>"
+            )
+    parts.append("</body></html>")
+    return "\n".join(parts)

@@ -1,0 +1,44 @@
+"""The report: one HTML file whose every image is an embedded PNG, nothing fetched."""
+
+from __future__ import annotations
+
+import base64
+import re
+from pathlib import Path
+
+import pytest
+
+from conftest import run_rxtune
+
+RESULTS = Path(__file__).resolve().parents[2] / "benchmarks" / "results"
+PNG = b"\x89PNG\r\n\x1a\n"
+
+
+def test_a_report_of_saved_results_embeds_every_figure(tmp_path):
+    output, pngs = tmp_path / "report.html", tmp_path / "png"
+    run_rxtune(
+        "report", str(RESULTS / "load_100k.json"), str(RESULTS / "pingpong.json"),
+        "-o", str(output), "--png", str(pngs), check=True,
+    )  # fmt: skip
+    text = output.read_text()
+    images = re.findall(r"<img [^>]*src='([^']*)'", text)
+    assert len(images) >= 6
+    for source in images:
+        assert source.startswith("data:image/png;base64,")
+        assert base64.b64decode(source.split(",", 1)[1]).startswith(PNG)
+    assert not re.search(r"(src|href)=['\"]?https?:", text)  # nothing to fetch
+    files = sorted(pngs.glob("*.png"))
+    assert len(files) == len(images) and all(f.read_bytes().startswith(PNG) for f in files)
+
+
+def test_a_file_that_is_no_result_is_refused(tmp_path):
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"schema": "something else"}')
+    out = run_rxtune("report", str(bad), "-o", str(tmp_path / "r.html"))
+    assert out.returncode == 2 and "is not an rxtune bench result" in out.stderr
+    assert not (tmp_path / "r.html").exists()
+
+
+@pytest.mark.parametrize("name", ["throughput.json", "testbed_b_pitfall.json"])
+def test_every_saved_result_draws(tmp_path, name):
+    run_rxtune("report", str(RESULTS / name), "-o", str(tmp_path / "r.html"), check=True)
