@@ -25,6 +25,8 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -57,39 +59,31 @@ def _netns_cmd(netns: str, cpu: int, *args: str) -> list[str]:
     return ["ip", "netns", "exec", netns, "taskset", "-c", str(cpu), *args]
 
 
+@contextmanager
+def _sockperf_server(bed: veth.Testbed, conn: Path, flags: list[str]) -> Iterator[subprocess.Popen]:
+    """sockperf's server on the receiving CPU, up for the block, given 0.5 s to start."""
+    server = subprocess.Popen(
+        _netns_cmd(bed.receiver.netns, bed.cpus[1], "sockperf", "server", "-f", str(conn)) + flags,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        time.sleep(0.5)
+        yield server
+    finally:
+        server.terminate()
+        server.wait()
+
+
 def sockperf_round(bed: veth.Testbed, flags: list[str], seconds: float, size: int) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         conn, log = Path(tmp) / "conn", Path(tmp) / "log.csv"
         conn.write_text(f"U:{bed.receiver.address}:{PORT}\n")
-        server = subprocess.Popen(
-            [
-                "ip",
-                "netns",
-                "exec",
-                bed.receiver.netns,
-                "taskset",
-                "-c",
-                str(bed.cpus[1]),
-                "sockperf",
-                "server",
-                "-f",
-                str(conn),
-                *flags,
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        try:
-            time.sleep(0.5)
+        with _sockperf_server(bed, conn, flags) as server:
             subprocess.run(
-                [
-                    "ip",
-                    "netns",
-                    "exec",
+                _netns_cmd(
                     bed.sender.netns,
-                    "taskset",
-                    "-c",
-                    str(bed.cpus[0]),
+                    bed.cpus[0],
                     "sockperf",
                     "ping-pong",
                     "-f",
@@ -101,14 +95,11 @@ def sockperf_round(bed: veth.Testbed, flags: list[str], seconds: float, size: in
                     "--full-log",
                     str(log),
                     *flags,
-                ],
+                ),
                 check=True,
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.DEVNULL,
             )
-        finally:
-            server.terminate()
-            server.wait()
         # the per-packet log: "packet, txTime(sec), rxTime(sec), latency(usec)" rows
         lines = log.read_text().splitlines()
         start = next(i for i, line in enumerate(lines) if line.startswith("packet,")) + 1
@@ -166,14 +157,7 @@ def sockperf_receive_round(
     with tempfile.TemporaryDirectory() as tmp:
         conn = Path(tmp) / "conn"
         conn.write_text(f"U:{bed.receiver.address}:{PORT}\n")
-        server = subprocess.Popen(
-            _netns_cmd(bed.receiver.netns, bed.cpus[1], "sockperf", "server", "-f", str(conn))
-            + flags,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        try:
-            time.sleep(0.5)
+        with _sockperf_server(bed, conn, flags) as server:
             client = subprocess.Popen(
                 _netns_cmd(
                     bed.sender.netns,
@@ -199,9 +183,6 @@ def sockperf_receive_round(
                 last = account.snapshot(server.pid)
                 counted = netns_snapshot(server.pid)["InDatagrams"] - counted
             client.wait(60)
-        finally:
-            server.terminate()
-            server.wait()
     window = Window(first, last)
     cost = receive_cost([window], bed.cpus[1], [counted])
     return {
