@@ -79,7 +79,7 @@ def sockperf_round(bed: veth.Testbed, flags: list[str], seconds: float, size: in
     with tempfile.TemporaryDirectory() as tmp:
         conn, log = Path(tmp) / "conn", Path(tmp) / "log.csv"
         conn.write_text(f"U:{bed.receiver.address}:{PORT}\n")
-        with _sockperf_server(bed, conn, flags) as server:
+        with _sockperf_server(bed, conn, flags):
             subprocess.run(
                 _netns_cmd(
                     bed.sender.netns,
