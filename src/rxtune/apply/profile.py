@@ -110,3 +110,22 @@ def load(name: str) -> Profile:
             "[host], [device], [queue] or [napi] tables of knob = value, or kernel_defaults = true",
         )
     return Profile(path.stem, description.strip(), tuple(values))
+
+
+def render(description: str, values: list[tuple[Knob, Any]]) -> str:
+    """A profile's TOML text, which load() reads back as these values."""
+    lines = [f"description = {_toml(description)}"]
+    for section, scopes in SECTIONS.items():
+        mine = [(k, v) for k, v in values if k.scope in scopes]
+        if mine:
+            lines += ["", f"[{section}]"] + [f"{_toml(k.name)} = {_toml(v)}" for k, v in mine]
+    return "\n".join(lines) + "\n"
+
+
+def _toml(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    text = str(value).replace("\\", "\\\\").replace('"', '\\"').replace("\n", " ")
+    return f'"{text}"'

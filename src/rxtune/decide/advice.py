@@ -12,6 +12,7 @@ from ..knobs.model import Knob
 from ..measure.notes import GRO_FORWARDING, NO_NAPI, UNDER_RATE_NOTE
 from ..measure.schema import SCHEMA_ID, SUPERSEDED
 from ..measure.stats import overlaps
+from ..measure.sweep import rate_name
 from ..strategies import BY_NAME, build
 from . import snippets
 
@@ -117,9 +118,18 @@ def _at_equal_latency(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [r for r in runs if r is fastest or not _differs(fastest, r, "p99")]
 
 
-def advise(result: dict[str, Any], goal: str = "balanced", dev: str | None = None) -> Advice:
+def advise(
+    result: dict[str, Any],
+    goal: str = "balanced",
+    dev: str | None = None,
+    cpu_budget: float | None = None,
+) -> Advice:
+    """What to do from a bench result; with cpu_budget (cores), only strategies whose
+    receive path took at most that much of the machine are candidates."""
     if goal not in GOALS:
         raise InvalidValue(f"unknown goal '{goal}'", GOALS)
+    if cpu_budget is not None and not 0 < cpu_budget <= 4096:
+        raise InvalidValue(f"--cpu-budget {cpu_budget}", "cores, more than 0")
     if result.get("schema") in SUPERSEDED:
         raise InvalidValue(
             SUPERSEDED[result["schema"]],
@@ -130,6 +140,13 @@ def advise(result: dict[str, Any], goal: str = "balanced", dev: str | None = Non
     mode = result["mode"]
     runs = [r for r in result["runs"] if _usable(r, mode)]
     advice = Advice(goal, mode, None, None)
+    if cpu_budget is not None:
+        over = [r["label"] for r in runs if _cores(r) > cpu_budget]
+        runs = [r for r in runs if _cores(r) <= cpu_budget]
+        if over:
+            advice.reasons.append(
+                f"over the budget of {cpu_budget:g} cores, not considered: {', '.join(over)}"
+            )
     for run in result["runs"]:
         if run["unsupported"]:
             advice.warnings.append(f"{run['label']} could not run here: {run['unsupported']}")
@@ -246,3 +263,48 @@ def advise(result: dict[str, Any], goal: str = "balanced", dev: str | None = Non
     advice.code = strategy.code()
     advice.python = strategy.python()
     return advice
+
+
+def advise_sweep(
+    sweep: dict[str, Any],
+    goal: str = "balanced",
+    dev: str | None = None,
+    cpu_budget: float | None = None,
+) -> tuple[list[tuple[str, Advice]], str]:
+    """Advice per load level of a sweep, and the knee in words: up to which rate busy
+    polling beats the best sleeping strategy at p99 beyond the noise."""
+    levels: list[tuple[str, Advice]] = []
+    pays: list[tuple[int, bool]] = []
+    for rate in sorted({p["rate"] for p in sweep["points"]}, key=lambda r: (r == 0, r)):
+        rows = [p["row"] for p in sweep["points"] if p["rate"] == rate]
+        mode = "throughput" if rate == 0 else "load"
+        result = {"schema": SCHEMA_ID, "mode": mode, "runs": rows}
+        levels.append((rate_name(rate), advise(result, goal, dev, cpu_budget)))
+        usable = [r for r in rows if _usable(r, mode) and "latency_ns" in r]
+        sleepers = [r for r in usable if BY_NAME[r["strategy"]].sleeps]
+        pollers = [r for r in usable if BY_NAME[r["strategy"]].busy_polls]
+        if rate and sleepers and pollers:
+            base = min(sleepers, key=lambda r: _latency(r, "p99"))
+            best = min(pollers, key=lambda r: _latency(r, "p99"))
+            pays.append((rate, _differs(best, base, "p99")))
+    return levels, _knee(pays)
+
+
+def _knee(pays: list[tuple[int, bool]]) -> str:
+    if not pays:
+        return "no rate with both a busy-polling and a sleeping strategy measured"
+    yes = [rate_name(r) for r, won in pays if won]
+    no = [rate_name(r) for r, won in pays if not won]
+    if not no:
+        return (
+            f"busy polling beats sleeping at p99 beyond the noise at every rate ({', '.join(yes)})"
+        )
+    if not yes:
+        return (
+            "busy polling does not beat sleeping at p99 beyond the noise at any rate measured "
+            f"({', '.join(no)}): the core it keeps buys nothing here"
+        )
+    return (
+        f"busy polling beats sleeping at p99 beyond the noise at {', '.join(yes)}, "
+        f"not at {', '.join(no)}"
+    )
