@@ -49,7 +49,12 @@ def _panel(advice: Advice, goal: str, where: str) -> Panel | str:
 
 def _write_profile(path: Path, advice: Advice, where: str) -> str:
     if advice.choice is None:
-        raise InvalidValue(f"no recommendation {where} to write", "a result advise can choose from")
+        raise InvalidValue(
+            " ".join(
+                ["no recommendation", *([where] if where else []), "to write:", *advice.reasons]
+            ),
+            "a result with a strategy that ran at its rate without losses",
+        )
     if not advice.settings:
         return (
             f"{advice.choice['label']} needs no host or device setting (what it needs is in the "
