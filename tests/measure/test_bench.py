@@ -14,6 +14,7 @@ import pytest
 
 from rxtune.measure import bench, pingpong
 from rxtune.measure.schema import BENCH_SCHEMA
+from rxtune.measure.stats import overlaps
 from rxtune.strategies import select
 from rxtune.testbed import veth
 
@@ -167,9 +168,10 @@ def test_advise_follows_from_a_saved_result(tmp_path, cli):
     advice = json.loads(out.stdout)
     measured = {r["label"]: r for r in json.loads(saved.read_text())["runs"]}
     chosen = measured[advice["strategy"]]
-    # the choice is the measured row with the lowest p99 (or the baseline, if within noise)
-    assert (
-        chosen["latency_ns"]["p99"] <= min(r["latency_ns"]["p99"] for r in measured.values())
-        or advice["strategy"] == "epoll"
+    # the choice is as fast at p99 as the fastest row, beyond the noise (the intervals
+    # overlap), or the baseline when nothing is faster beyond it
+    fastest = min(measured.values(), key=lambda r: r["latency_ns"]["p99"])
+    assert advice["strategy"] == "epoll" or overlaps(
+        chosen["latency_ns"]["p99_ci"], fastest["latency_ns"]["p99_ci"]
     )
     assert advice["code"]

@@ -110,8 +110,12 @@ def advise(
         if wanted not in names:
             raise InvalidValue(f"--rate {rate!r} to write a profile from", names)
         chosen = dict(levels)[wanted]
-    if as_json:
-        print_json({"knee": knee, "levels": {name: a.as_dict() for name, a in levels}})
+    if as_json:  # a bench: its advice; a sweep: the knee and the advice of each level
+        print_json(
+            {"knee": knee, "levels": {name: a.as_dict() for name, a in levels}}
+            if knee
+            else levels[0][1].as_dict()
+        )
     else:
         for name, advice in levels:
             console.print(_panel(advice, goal, name))
