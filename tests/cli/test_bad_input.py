@@ -134,7 +134,26 @@ def invocations(files: list[str]) -> st.SearchStrategy[list[str]]:
         "confirm": [("--wait", seconds)],
         "cleanup": [("--wait", seconds)],
         "export": [("--format", name), ("--profile", path), ("--output", nowhere)],
-        "advise": [("", path), ("--goal", name)],
+        "advise": [
+            ("", path),
+            ("--goal", name),
+            ("--cpu-budget", value),
+            ("--write-profile", nowhere),
+            ("--rate", name),
+        ],
+        "compare": [("", path), ("", path), ("--fail-if-worse", value)],
+        "report": [("", path), ("--output", nowhere), ("--png", nowhere)],
+        "sweep": [
+            ("--rates", value),
+            ("--point-seconds", seconds),
+            ("--rounds", value),
+            ("--budget", seconds),
+            ("-s", name),
+            ("--busy-poll-us", value),
+            ("--testbed", name),
+            ("--save", nowhere),
+            ("--resume", path),
+        ],
         "reflect": [
             ("--port", value),
             ("--strategy", name),
@@ -255,6 +274,9 @@ def _preload() -> None:
         "advise",
         "cleanup",
         "reflect",
+        "compare",
+        "report",
+        "sweep",
     ):
         invoke([command, "--help"])
         invoke([command, "--bogus"])
@@ -275,6 +297,9 @@ AS_NOBODY = [
     ["reflect", "--port", "70000"],
     ["advise", "/root/none.json"],
     ["show", "--diff", "/root/x"],
+    ["sweep", "--rates", "1000", "--point-seconds", "0.5", "--save", "/tmp/rxtune-nobody.json"],
+    ["report", "/root/none.json", "-o", "/tmp/rxtune-nobody.html"],
+    ["compare", "/root/a.json", "/root/b.json"],
 ]
 
 

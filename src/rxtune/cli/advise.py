@@ -19,6 +19,7 @@ from ..measure import bench as bench_run
 from ..measure.schema import BENCH_SCHEMA, SUPERSEDED
 from ..measure.sweep import SWEEP_SCHEMA, SWEEP_SCHEMA_ID
 from ..strategies import select
+from .bench import writable_place
 from .common import console, friendly_errors, print_json, strict_float
 
 
@@ -94,6 +95,12 @@ def advise(
     sweep, per load level, with the rate up to which busy polling pays."""
     if goal not in GOALS:
         raise InvalidValue(f"unknown goal '{goal}'", GOALS)
+    if rate is not None and not write_profile:
+        raise InvalidValue(f"--rate {rate!r} alone", "--rate RATE with --write-profile FILE")
+    if write_profile and not writable_place(write_profile):  # before any measuring
+        raise InvalidValue(
+            f"cannot write {write_profile}", "a file in an existing, writable directory"
+        )
     if result:
         data = _load(result)
     else:

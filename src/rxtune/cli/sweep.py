@@ -16,6 +16,7 @@ from ..errors import InvalidValue
 from ..knobs.model import whole_number
 from ..measure import sweep as sweeping
 from ..strategies import LOAD, NAMES, select
+from .bench import writable_place
 from .common import WAIT, console, friendly_errors, print_json, strict_float, strict_int
 
 
@@ -23,7 +24,7 @@ def _rates(text: str) -> list[int]:
     rates = []
     for item in (v.strip() for v in text.split(",")):
         rate = sweeping.FLOOD if item == "flood" else whole_number(item)
-        if rate is None:
+        if rate is None or (rate == sweeping.FLOOD and item != "flood"):
             raise InvalidValue(f"--rates {text!r}", "packets/s as whole numbers, or flood")
         rates.append(rate)
     return rates
@@ -72,13 +73,18 @@ def sweep(
         rates = ",".join(
             "flood" if r == sweeping.FLOOD else str(r) for r in earlier["metadata"]["rates"]
         )
-    chosen = select(strategies.split(",") if strategies else None, [busy_poll_us], LOAD)
+    names = [n.strip() for n in (strategies or "").split(",") if n.strip()]
+    if strategies is not None and not names:
+        raise InvalidValue("--strategy names no strategy", NAMES)
+    chosen = select(names or None, [busy_poll_us], LOAD)
     options = sweeping.fit(
         sweeping.SweepOptions(
             chosen, _rates(rates), point_s, rounds, testbed, budget_s=budget, wait_s=wait
         )
     )
     options.validate()
+    if not writable_place(save):  # refuse before a long run, not after it
+        raise InvalidValue(f"cannot write {save}", "a file in an existing, writable directory")
     if options.left_out:
         console.print(f"[yellow]to fit {budget} s: {'; '.join(options.left_out)}[/]")
     unwind_on_termination()

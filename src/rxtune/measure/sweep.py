@@ -14,6 +14,7 @@ from typing import Any
 
 from ..errors import InvalidValue
 from ..strategies import LOAD, THROUGHPUT, Strategy
+from ..testbed import veth
 from . import bench, load
 
 SWEEP_SCHEMA_ID = "rxtune.sweep/1"
@@ -44,6 +45,9 @@ class SweepOptions:
             raise InvalidValue(f"point duration {self.point_s} s", f"{MIN_POINT_S}..600 s")
         if self.budget_s is not None and self.budget_s < 10:
             raise InvalidValue(f"--budget {self.budget_s} s", "10 s or more")
+        if not 1 <= self.rounds <= 100:
+            raise InvalidValue(f"--rounds {self.rounds}", "1..100")
+        veth.configuration(self.testbed)
 
     def estimate_s(self) -> float:
         per_point = self.point_s + self.rounds * ROUND_OVERHEAD_S
