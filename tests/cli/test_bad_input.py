@@ -137,7 +137,7 @@ def invocations(files: list[str]) -> st.SearchStrategy[list[str]]:
         "advise": [
             ("", path),
             ("--goal", name),
-            ("--cpu-budget", value),
+            ("--cpu-budget", seconds),  # 50.9 cores is a fine budget
             ("--write-profile", nowhere),
             ("--rate", name),
         ],

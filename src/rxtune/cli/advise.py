@@ -95,6 +95,8 @@ def advise(
     sweep, per load level, with the rate up to which busy polling pays."""
     if goal not in GOALS:
         raise InvalidValue(f"unknown goal '{goal}'", GOALS)
+    if cpu_budget is not None and not 0 < cpu_budget <= 4096:  # before any measuring
+        raise InvalidValue(f"--cpu-budget {cpu_budget}", "cores, more than 0 and at most 4096")
     if rate is not None and not write_profile:
         raise InvalidValue(f"--rate {rate!r} alone", "--rate RATE with --write-profile FILE")
     if write_profile and not writable_place(write_profile):  # before any measuring
