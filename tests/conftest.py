@@ -146,8 +146,8 @@ def cli() -> Callable[..., subprocess.CompletedProcess]:
 def start_bench(
     busy_read_us: int, seconds: float = 20, state: Path | None = None
 ) -> subprocess.Popen:
-    """A bench that sets net.core.busy_read to `busy_read_us` while it runs: the host
-    change a test then interrupts, kills or races."""
+    """A bench that sets net.core.busy_read to `busy_read_us` while it runs (in one round,
+    so without a gap): the host change a test then interrupts, kills or races."""
     env = {**os.environ, **({"RXTUNE_STATE_DIR": str(state)} if state else {})}
     return subprocess.Popen(
         [
@@ -159,6 +159,8 @@ def start_bench(
             "busy_read",
             "--busy-poll-us",
             str(busy_read_us),
+            "--rounds",  # one round: the setting holds for the whole run, not between rounds
+            "1",
             "-d",
             str(seconds),
         ],
