@@ -38,7 +38,7 @@ def hold_lock(seconds: float, state: Path) -> subprocess.Popen:
 def test_another_state_directory_is_refused_with_the_holder_named(tmp_path, wait_for):
     """The reported case: a bench in state-a, a set in state-b."""
     a, b = tmp_path / "state-a", tmp_path / "state-b"
-    bench = start_bench(51, seconds=3, state=a)
+    bench = start_bench(51, seconds=10, state=a)  # long enough to outlast the refused set
     try:
         assert wait_for(lambda: BUSY_READ.read_text().strip() == "51", 60)
         out = run_rxtune("set", "busy_read=60", env={**os.environ, "RXTUNE_STATE_DIR": str(b)})
