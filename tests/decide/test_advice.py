@@ -155,3 +155,70 @@ def test_cpu_goal_keeps_the_baseline_when_the_cheaper_row_is_inside_the_noise():
     uring["cost"]["receive_cpu_ns_per_packet"] = 3000
     uring["cost"]["receive_cores"] = 0.3
     assert advise(result(blocking, uring, mode="load"), "cpu").choice["label"] == "io_uring"
+
+
+GRO_NOTE = {"code": "gro-forwarding", "text": "rx-udp-gro-forwarding is on: GRO holds each ..."}
+NO_NAPI_NOTE = {"code": "no-napi", "text": "NAPI id 0: packets did not come through a NAPI"}
+
+
+def test_gro_forwarding_rules_out_busy_polling_and_names_the_fix_once():
+    pollers = [
+        row("so_busy_poll", f"so_busy_poll({us})", 3_000, 4_000, 1.0, busy=5, us=us,
+            notes=[GRO_NOTE])
+        for us in (5, 50)
+    ]  # fmt: skip
+    advice = advise(result(RUNS[0], *pollers), "latency", dev="eth1")
+    assert advice.choice["label"] == "epoll"  # faster on paper, but not recommended
+    assert "ethtool -K eth1 rx-udp-gro-forwarding off" in advice.fixes
+    assert any("busy polling is not recommended" in r for r in advice.reasons)
+    # one warning for both rows, naming them
+    [gro] = [w for w in advice.warnings if "rx-udp-gro-forwarding" in w]
+    assert gro.startswith("so_busy_poll(5), so_busy_poll(50): ")
+    assert advice.as_dict()["fixes"] == advice.fixes
+
+
+def test_napi_id_0_makes_busy_polling_impossible_and_says_how_to_get_a_napi_path():
+    rows = [
+        row("epoll", "epoll", 26_000, 40_000, 0.38, napi=0, notes=[NO_NAPI_NOTE]),
+        row("busy_read", "busy_read(50)", 20_000, 30_000, 1.0, napi=0, us=50,
+            notes=[NO_NAPI_NOTE]),
+    ]  # fmt: skip
+    advice = advise(result(*rows), "latency")
+    assert advice.choice["label"] == "epoll"
+    assert any("busy polling is impossible" in r and "NAPI id 0" in r for r in advice.reasons)
+    assert any(f.startswith("ethtool -K DEV gro on") for f in advice.fixes)
+
+
+def test_advice_never_recommends_what_measured_worse_than_the_baseline():
+    # the cpu goal takes the cheapest row as fast as the fastest at p99; this one's p50 is
+    # clearly worse than the baseline's, so it is not recommended
+    blocking = high_rate("blocking", 100_000, 5000, p50=6_000, p99=20_000)
+    cheap = high_rate("recvmmsg", 100_000, 2000, p50=12_000, p99=20_500)
+    cheap["cost"]["receive_cores"] = 0.1
+    advice = advise(result(blocking, cheap, mode="load"), "cpu")
+    assert advice.choice["label"] == "blocking"
+    assert any("measured worse than blocking at p50" in r for r in advice.reasons)
+
+
+def test_a_sweep_point_with_knob_values_recommends_them_with_the_strategy():
+    from rxtune.decide.advice import advise_sweep
+
+    plain = high_rate("epoll", 50_000, 5000, p50=20_000, p99=40_000)
+    tuned = high_rate("epoll", 50_000, 5000, p50=10_000, p99=20_000)
+    tuned["label"] = "epoll net.core.netdev_budget=600"
+    tuned["params"]["knobs"] = {"net.core.netdev_budget": 600}
+    sweep = {
+        "points": [
+            {
+                "rate": 50_000,
+                "label": r["label"],
+                "row": r,
+                "settings": r["params"].get("knobs", {}),
+            }
+            for r in (plain, tuned)
+        ]
+    }
+    [(level, advice)] = advise_sweep(sweep, "latency")[0]
+    assert level == "50,000/s" and advice.choice["label"] == "epoll net.core.netdev_budget=600"
+    assert ("net.core.netdev_budget", 600) in [(k.name, v) for k, v in advice.settings]
+    assert "rxtune set netdev_budget=600" in advice.commands

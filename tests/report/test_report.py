@@ -29,6 +29,9 @@ def test_a_report_of_saved_results_embeds_every_figure(tmp_path):
     assert not re.search(r"(src|href)=['\"]?https?:", text)  # nothing to fetch
     files = sorted(pngs.glob("*.png"))
     assert len(files) == len(images) and all(f.read_bytes().startswith(PNG) for f in files)
+    # each CPU's time per strategy, and advise's recommendation beside the figures
+    assert {"1-per-cpu.png", "2-per-cpu.png"} <= {f.name for f in files}
+    assert text.count("Recommended (rxtune advise, balanced goal)") == 2
 
 
 def test_a_file_that_is_no_result_is_refused(tmp_path):

@@ -9,8 +9,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..errors import InvalidValue
-from ..knobs.model import Knob, Scope
+from ..backends.context import ReadContext
+from ..backends.netlink_knobs import napi_ids
+from ..errors import InvalidValue, RxtuneError
+from ..host import Host
+from ..knobs.model import Knob, Scope, Target
 from ..knobs.registry import REGISTRY, get
 
 PROFILES = Path(__file__).parent / "profiles"
@@ -129,3 +132,49 @@ def _toml(value: Any) -> str:
         return str(value)
     text = str(value).replace("\\", "\\\\").replace('"', '\\"').replace("\n", " ")
     return f'"{text}"'
+
+
+HOST_BUSY_POLL = ("net.core.busy_read", "net.core.busy_poll")
+
+
+def busy_poll_pitfalls(
+    values: list[tuple[Knob, Any]], devices: list[str], netns: str | None = None
+) -> list[str]:
+    """What host-wide busy polling (busy_read/busy_poll > 0 in `values`, as the latency
+    profile and tuned's network-latency set them) meets on these devices, or on every
+    device of the namespace but lo: each pitfall with its consequence and its fix, to say
+    before anything changes."""
+    if not any(k.name in HOST_BUSY_POLL and v for k, v in values):
+        return []
+
+    def read() -> list[str]:
+        found = []
+        host = Host()
+        gro_forwarding = get("rx-udp-gro-forwarding", Scope.DEVICE)
+        with ReadContext(host) as ctx:
+            for dev in devices or [d for d in host.devices() if d != "lo"]:
+                try:
+                    forwarding = gro_forwarding.read(ctx, Target(dev=dev))
+                    napis = napi_ids(ctx, dev)
+                except RxtuneError:
+                    continue  # a device that cannot say: nothing to claim about it
+                if forwarding:
+                    found.append(
+                        f"{dev}: rx-udp-gro-forwarding is on, so GRO holds each UDP datagram "
+                        "until the NAPI poll completes, and a busy-polling reader skips that "
+                        "completion: every datagram waits out the busy-poll window, and "
+                        "latency grows with busy_read/busy_poll instead of falling. Fix: "
+                        f"`ethtool -K {dev} rx-udp-gro-forwarding off` "
+                        f"(`rxtune set rx-udp-gro-forwarding=off --dev {dev}`)"
+                    )
+                if not napis:
+                    found.append(
+                        f"{dev} has no NAPI instance (netdev napi-get lists none): its packets "
+                        "reach sockets with NAPI id 0, so busy polling has nothing to poll and "
+                        "its readers only spin. Fix: give it a NAPI path (on veth, "
+                        f"`ethtool -K {dev} gro on` or an XDP program; a NIC's driver has one "
+                        "NAPI per queue), or do not busy poll for this device's traffic"
+                    )
+        return found
+
+    return Host(netns=netns).call(read)

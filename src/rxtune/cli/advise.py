@@ -35,10 +35,13 @@ def _load(path: Path) -> dict[str, Any]:
 
 def _panel(advice: Advice, goal: str, where: str) -> Panel | str:
     if advice.choice is None:
-        return f"{where}: " + " ".join(advice.reasons)
+        fixes = "".join(f"\n  {escape(c)}" for c in advice.fixes)
+        return f"{where}: " + " ".join(escape(r) for r in advice.reasons) + fixes
     body = "\n".join(f"• {escape(r)}" for r in advice.reasons)
     if advice.warnings:
         body += "\n\n[yellow]" + "\n".join(f"! {escape(w)}" for w in advice.warnings) + "[/]"
+    if advice.fixes:
+        body += "\n\n[bold]Fix the device first[/]\n" + "\n".join(escape(c) for c in advice.fixes)
     if advice.commands:
         body += "\n\n[bold]On the host[/]\n" + "\n".join(escape(c) for c in advice.commands)
     body += "\n\n[bold]In the program (C)[/]\n" + escape(advice.code)

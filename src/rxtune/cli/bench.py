@@ -81,6 +81,7 @@ COLUMNS: dict[str, Column] = {
     "p90": replace(_latency("p90"), wide=True),
     "p99": _latency("p99", ci=True),
     "p99.9": _latency("p999"),
+    "p99.99": replace(_latency("p9999"), wide=True),
     "→stamp": replace(_split("to_rx_stamp"), wide=True),
     "stamp→app": _split("rx_stamp_to_app"),
     "RTT/s": Column(
@@ -127,6 +128,7 @@ LOAD_COLUMNS: dict[str, Column] = {
     "p50 µs": _latency("p50", ci=True),
     "p99": _latency("p99", ci=True),
     "p99.9": _latency("p999"),
+    "p99.99": replace(_latency("p9999"), wide=True),
     "send late": replace(_split("send_delay"), wide=True),
     "→stamp": replace(_split("to_rx_stamp"), wide=True),
     "stamp→app": _split("rx_stamp_to_app"),

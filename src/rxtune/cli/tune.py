@@ -14,7 +14,7 @@ from rich.table import Table
 from ..apply import persist as persisting
 from ..apply import tune as tuning
 from ..apply.plan import Assignment, Change, assignments
-from ..apply.profile import builtin, load
+from ..apply.profile import builtin, busy_poll_pitfalls, load
 from ..changes.journal import knob_of
 from ..errors import InvalidValue
 from ..knobs.model import Knob, Scope
@@ -155,6 +155,8 @@ def tune(
         console.print(f"[bold]{escape(chosen.name)}[/]: {escape(chosen.description)}")
     if skipped:
         console.print(f"[yellow]skipped without --dev: {', '.join(skipped)}[/]")
+    for pitfall in busy_poll_pitfalls(values, devices or [], netns):
+        console.print(f"[bold yellow]warning:[/] {escape(pitfall)}")
     _run(
         tuning.Request(
             values,

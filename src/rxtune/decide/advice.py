@@ -9,6 +9,7 @@ from typing import Any
 
 from ..errors import InvalidValue
 from ..knobs.model import Knob
+from ..knobs.registry import get
 from ..measure.notes import GRO_FORWARDING, NO_NAPI, UNDER_RATE_NOTE
 from ..measure.schema import SCHEMA_ID, SUPERSEDED
 from ..measure.stats import overlaps
@@ -32,6 +33,7 @@ class Advice:
     baseline: dict[str, Any] | None
     reasons: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    fixes: list[str] = field(default_factory=list)  # device-side pitfalls, as commands
     commands: list[str] = field(default_factory=list)
     # what `rxtune.tune(values=...)` / apply.tune.Request take as they are
     settings: list[tuple[Knob, Any]] = field(default_factory=list)
@@ -47,6 +49,7 @@ class Advice:
             "baseline": self.baseline["label"] if self.baseline else None,
             "reasons": self.reasons,
             "warnings": self.warnings,
+            "fixes": self.fixes,
             "commands": self.commands,
             "settings": {knob.name: value for knob, value in self.settings},
             "code": self.code,
@@ -118,6 +121,67 @@ def _at_equal_latency(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [r for r in runs if r is fastest or not _differs(fastest, r, "p99")]
 
 
+def _path_warnings(rows: list[dict[str, Any]]) -> list[str]:
+    """Rows that could not run and notes about the path, each said once with the rows it
+    concerns (nine busy pollers share one GRO note)."""
+    said: dict[str, list[str]] = {}
+    for row in rows:
+        if row["unsupported"]:
+            said.setdefault(f"could not run here: {row['unsupported']}", []).append(row["label"])
+        for note in row.get("notes", []):
+            if note["code"] in PATH_NOTES:
+                said.setdefault(note["text"], []).append(row["label"])
+    return [f"{', '.join(labels)}: {text}" for text, labels in said.items()]
+
+
+def _without_impossible_busy_polling(
+    rows: list[dict[str, Any]], runs: list[dict[str, Any]], dev: str | None, advice: Advice
+) -> list[dict[str, Any]]:
+    """Where the figures show a device-side pitfall, busy polling is not recommended
+    whatever its numbers: the cause and its fix come first."""
+    codes = {n["code"] for r in rows for n in r.get("notes", [])}
+    device = dev or "DEV"
+    if GRO_FORWARDING in codes:
+        advice.reasons.append(
+            "busy polling is not recommended on this device: rx-udp-gro-forwarding is on, so "
+            "GRO holds each datagram until the NAPI poll completes and a busy poller waits out "
+            "its whole window (latency grows with the busy-poll µs); turn it off first, then "
+            "measure busy polling again"
+        )
+        advice.fixes += [
+            f"ethtool -K {device} rx-udp-gro-forwarding off",
+            f"rxtune set rx-udp-gro-forwarding=off --dev {device}   # journaled; rxtune revert",
+        ]
+    elif NO_NAPI in codes:
+        advice.reasons.append(
+            "busy polling is impossible on this path: packets reached the socket with NAPI id "
+            "0 (not through a NAPI, e.g. veth without GRO, or the backlog after RPS), so a busy "
+            "poller has nothing to poll and only spins. A NAPI path: on veth, GRO on the "
+            "receiving device or an XDP program on it; on a NIC, its driver's NAPI per queue "
+            "(and no RPS for this traffic)"
+        )
+        advice.fixes += [
+            f"ethtool -K {device} gro on        # veth: GRO puts the device on NAPI",
+            f"rxtune set rx-gro=on --dev {device}   # the same, journaled",
+        ]
+    else:
+        return runs
+    return [r for r in runs if not BY_NAME[r["strategy"]].busy_polls]
+
+
+def _never_worse(best: dict[str, Any], base: dict[str, Any], advice: Advice) -> dict[str, Any]:
+    """A choice that measured worse than the baseline at p50 or p99 beyond the noise is
+    never recommended, whatever goal chose it."""
+    worse = [key for key in ("p50", "p99") if _differs(base, best, key)]
+    if best is base or not worse:
+        return best
+    advice.reasons.append(
+        f"{best['label']} measured worse than {base['label']} at {' and '.join(worse)} beyond "
+        "the noise: not recommended"
+    )
+    return base
+
+
 def advise(
     result: dict[str, Any],
     goal: str = "balanced",
@@ -147,12 +211,8 @@ def advise(
             advice.reasons.append(
                 f"over the budget of {cpu_budget:g} cores, not considered: {', '.join(over)}"
             )
-    for run in result["runs"]:
-        if run["unsupported"]:
-            advice.warnings.append(f"{run['label']} could not run here: {run['unsupported']}")
-        for note in run.get("notes", []):
-            if note["code"] in PATH_NOTES:
-                advice.warnings.append(f"{run['label']}: {note['text']}")
+    advice.warnings += _path_warnings(result["runs"])
+    runs = _without_impossible_busy_polling(result["runs"], runs, dev, advice)
     if not runs:
         advice.reasons.append(
             "no strategy ran at its offered rate without losses: nothing to recommend from "
@@ -205,6 +265,8 @@ def advise(
             "the run-to-run noise (their 95% intervals overlap): not a reason to change"
         )
         best = base
+    if mode != "throughput":
+        best = _never_worse(best, base, advice)
     advice.choice = best
     if mode == "throughput":
         advice.reasons.insert(
@@ -260,6 +322,11 @@ def advise(
     )
     advice.commands = snippets.commands(strategy, dev)
     advice.settings = snippets.settings(strategy)
+    # a row measured with registry knobs set (a sweep's dimension): part of what it recommends
+    for name, value in best["params"].get("knobs", {}).items():
+        knob = get(name)
+        advice.settings.append((knob, value))
+        advice.commands.append(snippets.knob_command(knob, value, dev))
     advice.code = strategy.code()
     advice.python = strategy.python()
     return advice
@@ -271,10 +338,10 @@ def advise_sweep(
     dev: str | None = None,
     cpu_budget: float | None = None,
 ) -> tuple[list[tuple[str, Advice]], str]:
-    """Advice per load level of a sweep, and the knee in words: up to which rate busy
-    polling beats the best sleeping strategy at p99 beyond the noise."""
+    """Advice per load level of a sweep, and the knee in words: at which rates busy
+    polling beats the best sleeping strategy beyond the noise, at p50 and at p99."""
     levels: list[tuple[str, Advice]] = []
-    pays: list[tuple[int, bool]] = []
+    pays: dict[str, list[tuple[int, bool]]] = {"p50": [], "p99": []}
     for rate in sorted({p["rate"] for p in sweep["points"]}, key=lambda r: (r == 0, r)):
         rows = [p["row"] for p in sweep["points"] if p["rate"] == rate]
         mode = "throughput" if rate == 0 else "load"
@@ -283,28 +350,28 @@ def advise_sweep(
         usable = [r for r in rows if _usable(r, mode) and "latency_ns" in r]
         sleepers = [r for r in usable if BY_NAME[r["strategy"]].sleeps]
         pollers = [r for r in usable if BY_NAME[r["strategy"]].busy_polls]
-        if rate and sleepers and pollers:
-            base = min(sleepers, key=lambda r: _latency(r, "p99"))
-            best = min(pollers, key=lambda r: _latency(r, "p99"))
-            pays.append((rate, _differs(best, base, "p99")))
-    return levels, _knee(pays)
+        for key, found in pays.items():
+            if rate and sleepers and pollers:
+                base = min(sleepers, key=lambda r, k=key: _latency(r, k))  # type: ignore[misc]
+                best = min(pollers, key=lambda r, k=key: _latency(r, k))  # type: ignore[misc]
+                found.append((rate, _differs(best, base, key)))
+    if not pays["p99"]:
+        return levels, "no rate with both a busy-polling and a sleeping strategy measured"
+    return levels, "; ".join(_knee(key, found) for key, found in pays.items())
 
 
-def _knee(pays: list[tuple[int, bool]]) -> str:
-    if not pays:
-        return "no rate with both a busy-polling and a sleeping strategy measured"
+def _knee(key: str, pays: list[tuple[int, bool]]) -> str:
     yes = [rate_name(r) for r, won in pays if won]
     no = [rate_name(r) for r, won in pays if not won]
     if not no:
-        return (
-            f"busy polling beats sleeping at p99 beyond the noise at every rate ({', '.join(yes)})"
-        )
+        every = ", ".join(yes)
+        return f"at {key} busy polling beats sleeping beyond the noise at every rate ({every})"
     if not yes:
         return (
-            "busy polling does not beat sleeping at p99 beyond the noise at any rate measured "
-            f"({', '.join(no)}): the core it keeps buys nothing here"
+            f"at {key} busy polling does not beat sleeping beyond the noise at any rate "
+            f"measured ({', '.join(no)}): the core it keeps buys nothing there"
         )
     return (
-        f"busy polling beats sleeping at p99 beyond the noise at {', '.join(yes)}, "
+        f"at {key} busy polling beats sleeping beyond the noise at {', '.join(yes)}, "
         f"not at {', '.join(no)}"
     )

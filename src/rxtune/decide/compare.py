@@ -51,20 +51,34 @@ def round_values(run: dict[str, Any], metric: str) -> list[float]:
     return values
 
 
+def _welch(base: np.ndarray, new: np.ndarray) -> tuple[float, float]:
+    """mean(new) - mean(base) and the half-width of its 95% interval (Welch's t)."""
+    vb, vn = base.var(ddof=1) / len(base), new.var(ddof=1) / len(new)
+    diff = float(new.mean() - base.mean())
+    se = math.sqrt(vb + vn)
+    if se == 0:
+        return diff, 0.0
+    df = (vb + vn) ** 2 / (vb**2 / (len(base) - 1) + vn**2 / (len(new) - 1))
+    t = T_975[max(1, math.floor(df)) - 1] if df < len(T_975) + 1 else 1.96
+    return diff, t * se
+
+
 def ratio(base: list[float], new: list[float]) -> Ratio | None:
     """new/base with a 95% interval: Welch's t on the logarithms of the round values, so the
     interval of a ratio is symmetric on a log scale. None under 2 rounds on either side."""
     if len(base) < 2 or len(new) < 2:
         return None
-    lb, ln = np.log(base), np.log(new)
-    vb, vn = lb.var(ddof=1) / len(lb), ln.var(ddof=1) / len(ln)
-    diff = float(ln.mean() - lb.mean())
-    se = math.sqrt(vb + vn)
-    if se == 0:
-        return Ratio(math.exp(diff), math.exp(diff), math.exp(diff))
-    df = (vb + vn) ** 2 / (vb**2 / (len(lb) - 1) + vn**2 / (len(ln) - 1))
-    t = T_975[max(1, math.floor(df)) - 1] if df < len(T_975) + 1 else 1.96
-    return Ratio(math.exp(diff), math.exp(diff - t * se), math.exp(diff + t * se))
+    diff, half = _welch(np.log(base), np.log(new))
+    return Ratio(math.exp(diff), math.exp(diff - half), math.exp(diff + half))
+
+
+def difference(base: list[float], new: list[float]) -> tuple[float, float, float] | None:
+    """new - base of the round means with a 95% interval (for figures that can be 0, such
+    as a loss fraction, which a ratio cannot take). None under 2 rounds on either side."""
+    if len(base) < 2 or len(new) < 2:
+        return None
+    diff, half = _welch(np.asarray(base, dtype=float), np.asarray(new, dtype=float))
+    return diff, diff - half, diff + half
 
 
 def compare(base: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:

@@ -32,3 +32,10 @@ def commands(strategy: Strategy, dev: str | None) -> list[str]:
         pairs = " ".join(f"{name}={value}" for name, value in strategy.napi.items())
         out.append(f"rxtune set {pairs} {target}   # per NAPI, over netlink (6.13+)")
     return out
+
+
+def knob_command(knob: Knob, value: Any, dev: str | None) -> str:
+    """One registry knob as `rxtune set`, for the device where it is a device's."""
+    host = knob.scope in (Scope.HOST, Scope.NAMESPACE)
+    where = "" if host else f" --dev {dev or 'DEV'}"
+    return f"rxtune set {knob.name.split('.')[-1]}={knob.display(value)}{where}"

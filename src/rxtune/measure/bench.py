@@ -14,6 +14,7 @@ from typing import Any
 
 from pyroute2 import IPRoute
 
+from ..apply import plan
 from ..backends.context import ReadContext
 from ..backends.netlink_knobs import napi_ids, napi_ids_in
 from ..changes.lock import check_wait, host_lock
@@ -21,7 +22,7 @@ from ..changes.recover import recover
 from ..changes.transient import TransientChanges
 from ..errors import InvalidValue, NotPermitted, RxtuneError, Unsupported
 from ..host import Host, call_in_netns, is_root
-from ..knobs.model import Scope, Target
+from ..knobs.model import Knob, Scope, Target
 from ..knobs.registry import get, of_scope
 from ..strategies import LOAD, MODES, PINGPONG, Receiver, Strategy
 from ..testbed import veth
@@ -33,6 +34,7 @@ from .notes import (
     LOST,
     NO_ECHO,
     NO_NAPI,
+    STEAL,
     UNDER_RATE_NOTE,
     note,
 )
@@ -86,6 +88,9 @@ class Options:
     # DEFAULT_ROUNDS, as many as the duration holds
     rounds: int | None = None
     stall: tuple[int, int] = (0, 0)  # load mode: a sender stall (at, length) ns, to calibrate
+    # registry knobs set for the whole bench: host knobs once; namespace, device, queue and
+    # NAPI knobs on both sides of the testbed (or on --interface); restored after
+    knobs: tuple[tuple[Knob, Any], ...] = ()
 
     @property
     def round_count(self) -> int:
@@ -118,6 +123,13 @@ class Options:
             get(name, Scope.DEVICE).check(value)
         for name, value in self.device.napi().items():
             get(name, Scope.NAPI).check(value)
+        for knob, value in [*self.knobs, *(kv for s in self.strategies for kv in s.knobs)]:
+            knob.check(value)
+            if knob.scope == Scope.SOCKET:
+                raise InvalidValue(
+                    f"{knob.name} is a socket option, which each strategy sets on its socket",
+                    "host, namespace, device, queue or NAPI knobs (and --busy-poll-us)",
+                )
         if self.mode not in MODES:
             raise InvalidValue(f"unknown mode '{self.mode}'", MODES)
         if self.mode == LOAD and not 1 <= self.rate_pps <= load.MAX_RATE:
@@ -176,6 +188,44 @@ def _apply(
             for napi_id in ids:
                 for name, value in napi.items():
                     changes.set(get(name, Scope.NAPI), value, Target(dev=dev, napi=napi_id), netns)
+
+
+def _apply_knobs(
+    changes: TransientChanges, sides: Sides, knobs: tuple[tuple[Knob, Any], ...]
+) -> None:
+    """The bench-wide registry knobs, each target once (a host knob is one target however
+    many devices); a device that lacks a knob raises Unsupported before anything is measured."""
+    done = set()
+    for netns, dev in sides.devices:
+        for item in plan.assignments(list(knobs), [dev], netns):
+            if (item.knob, item.target, item.netns) in done:
+                continue
+            done.add((item.knob, item.target, item.netns))
+            try:
+                changes.set(item.knob, item.value, item.target, item.netns)
+            except Unsupported as error:
+                where = "the host" if item.knob.scope == Scope.HOST else dev
+                raise Unsupported(f"{item.knob.name} on {where}: {error.reason}") from None
+
+
+def preflight(options: Options) -> None:
+    """Check, on the sides the bench would use and without measuring or writing, that every
+    registry knob it would set (for the bench, or for a strategy's rounds) exists there
+    and can be written: raises Unsupported naming the knob and the device."""
+    options.validate()
+    knobs = {*options.knobs, *(kv for s in options.strategies for kv in s.knobs)}
+    if not knobs:
+        return
+    missing: dict[str, str] = {}  # knob name -> where and why, the first device that says
+    with host_lock("rxtune bench", options.wait_s), _sides(options) as sides:
+        for netns, dev in sides.devices:
+            for change in plan.plan(plan.assignments(sorted(knobs, key=str), [dev], netns)):
+                knob = change.assignment.knob
+                if change.status == "unsupported" and knob.name not in missing:
+                    where = "the host" if knob.scope == Scope.HOST else dev
+                    missing[knob.name] = f"{knob.name} on {where}: {change.reason}"
+    if missing:
+        raise Unsupported("; ".join(missing[name] for name in sorted(missing)))
 
 
 def _snapshot(sides: Sides) -> dict[str, Any]:
@@ -244,6 +294,16 @@ def diagnose(
             notes.append(note(NO_ECHO, f"{lost} round trips got no echo within the timeout"))
     else:
         notes += _delivery_notes(result, options)
+    stolen = sum(cpu.get("steal_ns", 0) for cpu in result.get("cpus", []))
+    if stolen:
+        notes.append(
+            note(
+                STEAL,
+                f"the hypervisor ran something else for {stolen / 1e6:.0f} ms on these CPUs "
+                "during this row (steal time in /proc/stat): a tail that long is the "
+                "virtual machine's, not the receive path's",
+            )
+        )
     notes += [note(c.code, c.text) for c in strategy.entry.caveats if options.mode in c.modes]
     return notes
 
@@ -324,6 +384,7 @@ def run(options: Options, progress: Progress | None = None) -> dict[str, Any]:
         started = time.time()
         with _sides(options) as sides, TransientChanges("rxtune bench") as changes:
             _apply(changes, sides, options.device.sysfs(), options.device.napi(), {})
+            _apply_knobs(changes, sides, options.knobs)
             metadata = {
                 "kernel": platform.release(),
                 "cpus": os.cpu_count(),
@@ -335,6 +396,7 @@ def run(options: Options, progress: Progress | None = None) -> dict[str, Any]:
                 "duration_s": options.duration_s,
                 "pinning": {"client_cpu": sides.client.cpu, "reflector_cpu": sides.reflector.cpu},
                 "device_settings": {**options.device.sysfs(), **options.device.napi()},
+                "knobs_set": {knob.name: value for knob, value in options.knobs},
                 "knobs": _snapshot(sides),
                 "recovered": {"restored": recovered, "removed_namespaces": removed},
             }
@@ -387,6 +449,7 @@ def _rounds(
                 mark = changes.mark()
                 try:
                     _apply(changes, sides, {}, strategy.napi, strategy.sysctls)
+                    _apply_knobs(changes, sides, strategy.knobs)
                     rounds[index].append(_measure(strategy, options, sides, account))
                 except (Unsupported, NotPermitted) as error:
                     unsupported[index] = str(error)

@@ -4,6 +4,7 @@ packets, UDP drops). CPU time comes from machine.py, not from /proc/stat's tick 
 
 from __future__ import annotations
 
+import os
 import resource
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,10 +28,15 @@ def interrupt_kind(irq: str) -> str:
     return "timer" if irq in TIMER_ROWS else "other"
 
 
+NS_PER_TICK = 1_000_000_000 // os.sysconf("SC_CLK_TCK")  # /proc/stat counts USER_HZ ticks
+
+
 @dataclass(frozen=True)
 class CpuCounts:
     interrupts: dict[str, tuple[int, ...]]  # kind -> per CPU
     net_rx: tuple[int, ...]
+    time_squeeze: dict[int, int]  # CPU -> NET_RX runs that ended with work left (softnet_stat)
+    steal: dict[int, int]  # CPU -> USER_HZ ticks a hypervisor ran something else (/proc/stat)
 
 
 def cpu_counts(host: Host = Host()) -> CpuCounts:
@@ -44,11 +50,17 @@ def cpu_counts(host: Host = Host()) -> CpuCounts:
     return CpuCounts(
         {kind: tuple(row) for kind, row in by_kind.items()},
         procfs.read_softirqs(host).get("NET_RX", ()),
+        {row["cpu"]: row["time_squeeze"] for row in procfs.read_softnet(host)},
+        {
+            cpu: row.get("steal", 0)
+            for cpu, row in procfs.parse_stat_cpus(procfs.read(host, "stat")).items()
+        },
     )
 
 
 def counts_delta(before: CpuCounts, after: CpuCounts) -> list[dict[str, Any]]:
-    """Per CPU: interrupts by kind and NET_RX softirqs raised, over the window."""
+    """Per CPU: interrupts by kind, NET_RX softirqs raised, time squeezes and steal time,
+    over the window."""
     return [
         {
             "cpu": cpu,
@@ -57,6 +69,8 @@ def counts_delta(before: CpuCounts, after: CpuCounts) -> list[dict[str, Any]]:
                 for kind in INTERRUPT_KINDS
             },
             "net_rx_softirqs": after.net_rx[cpu] - before.net_rx[cpu],
+            "time_squeeze": after.time_squeeze.get(cpu, 0) - before.time_squeeze.get(cpu, 0),
+            "steal_ns": (after.steal.get(cpu, 0) - before.steal.get(cpu, 0)) * NS_PER_TICK,
         }
         for cpu in range(len(after.net_rx))
     ]

@@ -539,6 +539,7 @@ def record(
             "socket_options": strategy.socket_options,
             "sysctls": strategy.sysctls,
             "napi": strategy.napi,
+            "knobs": strategy.knob_values(),
         },
         "rounds": len(rounds),
         "rate": {
@@ -596,6 +597,8 @@ def _sum_rows(rounds: list[list[dict[str, Any]]]) -> list[dict[str, Any]]:
                 "cpu": a["cpu"],
                 "interrupts": {k: a["interrupts"][k] + b["interrupts"][k] for k in a["interrupts"]},
                 "net_rx_softirqs": a["net_rx_softirqs"] + b["net_rx_softirqs"],
+                "time_squeeze": a["time_squeeze"] + b["time_squeeze"],
+                "steal_ns": a["steal_ns"] + b["steal_ns"],
             }
             for a, b in zip(total, rows, strict=True)
         ]
@@ -614,6 +617,7 @@ def _round_figures(
     packets = got["stats"]["packets"]
     cost = receive_cost([sent["window"]], receiving_cpu, [packets])
     figures: dict[str, Any] = {
+        "sent": sent["sent"],
         "received": packets,
         "achieved_pps": round(sent["sent"] / max(sent["elapsed_ns"] / 1e9, 1e-9)),
         "receive_cpu_ns_per_packet": cost["receive_cpu_ns_per_packet"],

@@ -244,6 +244,8 @@ def record(strategy: Strategy, settings: Settings, rounds: list[dict[str, Any]])
             "cpu": rows[0]["cpu"],
             "interrupts": _total([row["interrupts"] for row in rows]),
             "net_rx_softirqs": sum(row["net_rx_softirqs"] for row in rows),
+            "time_squeeze": sum(row["time_squeeze"] for row in rows),
+            "steal_ns": sum(row["steal_ns"] for row in rows),
             **_total([c["window"].cpu(rows[0]["cpu"]) for c in clients]),
         }
         for rows in zip(*(c["cpus"] for c in clients), strict=True)
@@ -260,6 +262,7 @@ def record(strategy: Strategy, settings: Settings, rounds: list[dict[str, Any]])
             "sysctls": strategy.sysctls,
             "epoll_params": (vars(strategy.epoll_params) if strategy.epoll_params else None),
             "napi": strategy.napi,
+            "knobs": strategy.knob_values(),
         },
         "rounds": len(rounds),
         "latency_basis": "rtt/2" if remote else "one-way",

@@ -40,12 +40,16 @@ _INTERVAL = _f(
 def _percentiles(what: str) -> dict[str, Any]:
     return _f(
         "object",
-        f"{what}: min, p50, p90, p99, p999, max, mean in ns over every sample of every "
-        "round, count, and p50_ci, p99_ci",
+        f"{what}: min, p50, p90, p99, p999, p9999, max, mean in ns over every sample of "
+        "every round, count, and p50_ci, p99_ci; a percentile is null where fewer than 10 "
+        "samples lie beyond it (p99 needs 1,000 samples, p99.9 10,000, p99.99 100,000)",
         required=["min", "p50", "p90", "p99", "p999", "max", "mean", "count"],
         **{"x-leaf": True},  # field_docs: min, p50 ... and the intervals are not listed
         properties={
-            **{k: _f(_NS, f"{k} in ns") for k in ("min", "p50", "p90", "p99", "p999", "max")},
+            **{
+                k: _f(_NS, f"{k} in ns")
+                for k in ("min", "p50", "p90", "p99", "p999", "p9999", "max")
+            },
             "mean": _f(_NS, "mean in ns"),
             "count": _f("integer", "samples"),
             "p50_ci": _INTERVAL,
@@ -111,7 +115,9 @@ _DROPS = {
 _CPU_ROW = _f(
     "object",
     "one CPU over the window: cpu, busy_ns, idle_ns, net_rx_softirq_ns, net_rx_softirq_runs,"
-    " napi_thread_ns, interrupts (by kind), net_rx_softirqs (raised)",
+    " napi_thread_ns, interrupts (by kind), net_rx_softirqs (raised), time_squeeze (NET_RX"
+    " runs that ended with work left, from /proc/net/softnet_stat), steal_ns (time a"
+    " hypervisor ran something else on this virtual CPU, /proc/stat, in 10 ms ticks)",
     required=["cpu", "busy_ns", "idle_ns", "interrupts", "net_rx_softirqs"],
 )
 

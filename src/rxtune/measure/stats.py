@@ -10,7 +10,17 @@ from typing import Any
 
 import numpy as np
 
-PERCENTILES = {"min": 0, "p50": 50, "p90": 90, "p99": 99, "p999": 99.9, "max": 100}
+PERCENTILES = {
+    "min": 0, "p50": 50, "p90": 90, "p99": 99, "p999": 99.9, "p9999": 99.99, "max": 100
+}  # fmt: skip
+# a percentile is reported only with this many samples beyond it: p99 needs 1,000 samples,
+# p99.99 100,000 (with fewer, "p99.99" is the maximum of a handful, and moves with it)
+MIN_BEYOND = 10
+
+
+def supported(q: float, count: int) -> bool:
+    """Whether `count` samples support the q-th percentile (min, max and p50 always do)."""
+    return q in (0, 50, 100) or count * (1 - q / 100) >= MIN_BEYOND - 1e-9
 
 
 # two-sided 95% quantiles of Student's t by degrees of freedom; 1.96 beyond the table
@@ -32,7 +42,8 @@ def interval(values: list[float]) -> list[float] | None:
 
 
 def summarize(samples: np.ndarray, rounds: list[dict[str, Any]] | None = None) -> dict[str, Any]:
-    """{min, p50, p90, p99, p999, max, mean, count} in the samples' unit; None when empty.
+    """{min, p50, p90, p99, p999, p9999, max, mean, count} in the samples' unit; None when
+    empty, and a percentile None where too few samples lie beyond it (`supported`).
     Negative entries mark samples without a value (e.g. no kernel stamp) and are dropped.
     With the summaries of the rounds the samples came from: p50_ci and p99_ci."""
     values = samples[samples >= 0]
@@ -40,7 +51,10 @@ def summarize(samples: np.ndarray, rounds: list[dict[str, Any]] | None = None) -
         result: dict[str, Any] = {**{k: None for k in PERCENTILES}, "mean": None, "count": 0}
     else:
         points = np.percentile(values, list(PERCENTILES.values()), method="linear")
-        result = {k: round(float(v)) for k, v in zip(PERCENTILES, points, strict=True)}
+        result = {
+            k: round(float(v)) if supported(q, values.size) else None
+            for (k, q), v in zip(PERCENTILES.items(), points, strict=True)
+        }
         result["mean"] = round(float(values.mean()))
         result["count"] = int(values.size)
     if rounds is not None:

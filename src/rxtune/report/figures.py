@@ -14,7 +14,7 @@ from matplotlib.figure import Figure
 
 from ..measure.sweep import cores_of
 
-PERCENTILES = (("p50", 50.0), ("p90", 90.0), ("p99", 99.0), ("p999", 99.9))
+PERCENTILES = (("p50", 50.0), ("p90", 90.0), ("p99", 99.0), ("p999", 99.9), ("p9999", 99.99))
 SPLITS = (
     ("send_delay", "sent late"),
     ("to_rx_stamp", "→ RX stamp"),
@@ -46,9 +46,13 @@ def percentile_curve(runs: list[dict[str, Any]]) -> bytes | None:
         return None
     figure, axis = plt.subplots(figsize=(8, 4.5))
     x = [1 / (1 - q / 100) for _, q in PERCENTILES]
-    for row in rows:
-        y = [row["latency_ns"][key] / 1000 for key, _ in PERCENTILES]
-        axis.plot(x, y, marker="o", label=row["label"])
+    for row in rows:  # each line ends at the last percentile its sample count supports
+        shown = [
+            (at, row["latency_ns"][key] / 1000)
+            for at, (key, _) in zip(x, PERCENTILES, strict=True)
+            if row["latency_ns"].get(key) is not None
+        ]
+        axis.plot(*zip(*shown, strict=True), marker="o", label=row["label"])
     axis.set_xscale("log")
     axis.set_yscale("log")
     axis.set_xticks(x, [name for name, _ in PERCENTILES])
@@ -100,18 +104,73 @@ def cpu_parts(runs: list[dict[str, Any]]) -> bytes | None:
     return _png(figure)
 
 
+def per_cpu(runs: list[dict[str, Any]], receiving_cpu: int | None) -> bytes | None:
+    """Each CPU's time over each strategy's traffic window, in % of that CPU: NET_RX
+    softirq, NAPI threads, and the rest of its busy time (threads: the receiver on the
+    receiving CPU, the sender on the other), so a poll that runs on the sender's CPU shows."""
+    rows = [
+        (r["label"], cpu)
+        for r in runs
+        if not r["unsupported"]
+        for cpu in r.get("cpus", [])
+        if cpu.get("busy_ns") is not None and (cpu["busy_ns"] + cpu["idle_ns"]) > 0
+    ]
+    if not rows:
+        return None
+    figure, axis = plt.subplots(figsize=(8, 0.3 * len(rows) + 1.4))
+    names = [
+        f"{label} · cpu{c['cpu']}{' (receiver)' if c['cpu'] == receiving_cpu else ''}"
+        for label, c in rows
+    ]
+
+    def share(c: dict[str, Any], ns: float) -> float:
+        return 100 * ns / (c["busy_ns"] + c["idle_ns"])
+
+    parts = (
+        ("NET_RX softirq", [share(c, c["net_rx_softirq_ns"]) for _, c in rows]),
+        ("NAPI threads", [share(c, c["napi_thread_ns"]) for _, c in rows]),
+        (
+            "other busy (threads)",
+            [
+                share(c, max(0, c["busy_ns"] - c["net_rx_softirq_ns"] - c["napi_thread_ns"]))
+                for _, c in rows
+            ],
+        ),
+    )
+    left = [0.0] * len(rows)
+    for name, values in parts:
+        axis.barh(names, values, left=left, label=name)
+        left = [a + b for a, b in zip(left, values, strict=True)]
+    axis.set_xlim(0, 100)
+    axis.set_xlabel("% of each CPU over the traffic windows")
+    axis.invert_yaxis()
+    axis.tick_params(axis="y", labelsize=7)
+    axis.legend(fontsize=7)
+    return _png(figure)
+
+
 def latency_against_cpu(
-    points: list[dict[str, Any]], on_frontier: list[str], title: str
+    points: list[dict[str, Any]], on_frontier: list[str], title: str, recommended: str | None = None
 ) -> bytes | None:
-    """p99 against the machine's receive cores, one dot per strategy, the frontier drawn."""
-    rows = [(p["label"], p["row"]) for p in points if p["row"].get("latency_ns", {}).get("p99")]
+    """p99 against the machine's receive cores, one dot per strategy, the frontier drawn,
+    the recommended point ringed."""
+    shown = [p for p in points if p["row"].get("latency_ns", {}).get("p99")]
+    rows = [(p["label"], p["row"]) for p in shown]
     if not rows:
         return None
     figure, axis = plt.subplots(figsize=(7, 4.5))
-    for label, row in rows:
+    for point in shown:
+        label, row = point["label"], point["row"]
         x, y = cores_of(row), row["latency_ns"]["p99"] / 1000
-        axis.scatter([x], [y], color="tab:green" if label in on_frontier else "tab:grey")
+        color = "tab:green" if label in on_frontier else "tab:grey"
+        if point.get("stage") == "screen":  # short rounds only: its p99 is a rough one
+            axis.scatter([x], [y], facecolors="white", edgecolors=color)
+        else:
+            axis.scatter([x], [y], color=color)
         axis.annotate(label, (x, y), fontsize=7, xytext=(3, 3), textcoords="offset points")
+    if any(p.get("stage") == "screen" for p in shown):
+        axis.scatter([], [], facecolors="white", edgecolors="tab:grey",
+                     label="screened only (short rounds)")  # fmt: skip
     front = sorted(
         (cores_of(row), row["latency_ns"]["p99"] / 1000)
         for label, row in rows
@@ -119,6 +178,12 @@ def latency_against_cpu(
     )
     if front:
         axis.plot(*zip(*front, strict=True), color="tab:green", label="frontier")
+    for label, row in rows:
+        if label == recommended:
+            axis.scatter([cores_of(row)], [row["latency_ns"]["p99"] / 1000], s=260,
+                         facecolors="none", edgecolors="tab:red", linewidths=2,
+                         label="recommended (balanced)")  # fmt: skip
+    if axis.get_legend_handles_labels()[0]:
         axis.legend(fontsize=7)
     axis.set_yscale("log")
     axis.set_xlabel("CPU the receive path took (cores, the whole machine)")

@@ -9,6 +9,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from ..decide.advice import Advice, advise, advise_sweep
 from ..measure.schema import SCHEMA_ID
 from ..measure.sweep import SWEEP_SCHEMA_ID, frontier, rate_name
 from . import figures
@@ -21,17 +22,34 @@ class Figure:
     png: bytes
 
 
+def recommendations(result: dict[str, Any]) -> tuple[dict[str, Advice], str]:
+    """What `rxtune advise` (balanced goal) recommends, per load level, and the knee."""
+    if result.get("schema") == SWEEP_SCHEMA_ID:
+        levels, knee = advise_sweep(result)
+        return dict(levels), knee
+    return {result["mode"]: advise(result)}, ""
+
+
 def _bench_figures(result: dict[str, Any], prefix: str) -> list[Figure]:
     runs = result["runs"]
     points = [{"rate": 0, "label": r["label"], "row": r} for r in runs if not r["unsupported"]]
+    chosen = recommendations(result)[0][result["mode"]].choice
+    pinning = result["metadata"].get("pinning") or {}
     made = [
         ("percentiles", "Latency by percentile", figures.percentile_curve(runs)),
         ("split", "Where the p50 latency goes", figures.split_bars(runs)),
         ("cpu", "Where the receive CPU goes, per packet", figures.cpu_parts(runs)),
         (
+            "per-cpu",
+            "Each CPU over the traffic windows",
+            figures.per_cpu(runs, pinning.get("reflector_cpu")),
+        ),
+        (
             "frontier",
             "p99 against receive CPU",
-            figures.latency_against_cpu(points, _frontier(points), "this bench"),
+            figures.latency_against_cpu(
+                points, _frontier(points), "this bench", chosen["label"] if chosen else None
+            ),
         ),
     ]
     return [Figure(f"{prefix}{name}.png", caption, png) for name, caption, png in made if png]
@@ -43,10 +61,14 @@ def _frontier(points: list[dict[str, Any]]) -> list[str]:
 
 def _sweep_figures(result: dict[str, Any], prefix: str) -> list[Figure]:
     points = result["points"]
+    advised = recommendations(result)[0]
     made = [("rates", "p99 against offered rate", figures.latency_against_rate(points))]
     for name, on_frontier in result["frontiers"].items():
         mine = [p for p in points if rate_name(p["rate"]) == name]
-        png = figures.latency_against_cpu(mine, on_frontier, f"at {name}")
+        chosen = advised[name].choice if name in advised else None
+        png = figures.latency_against_cpu(
+            mine, on_frontier, f"at {name}", chosen["label"] if chosen else None
+        )
         slug = name.split("/")[0].replace(",", "")
         made.append((f"frontier-{slug}", f"p99 against receive CPU at {name}", png))
     return [Figure(f"{prefix}{name}.png", caption, png) for name, caption, png in made if png]
@@ -112,6 +134,17 @@ def report(results: list[dict[str, Any]], made: list[Figure]) -> str:
             f"testbed {html.escape(str(meta.get('testbed')))}</p>"
         )
         parts.append(_table(result))
+        levels, knee = recommendations(result)
+        advice = [
+            f"<li><b>{html.escape(level)}</b>: "
+            + html.escape(a.reasons[0] if a.reasons else "nothing to recommend")
+            + "</li>"
+            for level, a in levels.items()
+        ]
+        parts.append(
+            "<h3>Recommended (rxtune advise, balanced goal)</h3><ul>" + "".join(advice) + "</ul>"
+            + (f"<p>{html.escape(knee)}</p>" if knee else "")
+        )  # fmt: skip
         if meta.get("left_out"):
             parts.append(
                 f"<p>left out to fit the budget: {html.escape(', '.join(meta['left_out']))}</p>"

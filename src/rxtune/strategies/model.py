@@ -10,6 +10,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from ..knobs.model import Knob
+
 
 class Wait(enum.IntEnum):
     """How the loop waits; values shared with the C engine (enum rxt_wait)."""
@@ -127,10 +129,24 @@ class Strategy:
     socket_options: dict[str, int]
     sysctls: dict[str, int]
     epoll_params: EpollParams | None
+    # registry knobs this row also runs with, set and restored around each of its rounds as
+    # its own sysctls are: a sweep's knob values, or a piece of advice under test
+    knobs: tuple[tuple[Knob, Any], ...] = ()
 
     @property
     def name(self) -> str:
         return self.entry.name
+
+    def with_knobs(self, knobs: tuple[tuple[Knob, Any], ...], label: str = "") -> Strategy:
+        """This strategy with registry knobs set for its rounds, labelled with their values
+        (or `label`): a row of its own, interleaved with the others."""
+        values = " ".join(f"{knob.name}={knob.display(value)}" for knob, value in knobs)
+        return replace(
+            self, knobs=self.knobs + knobs, label=label or f"{self.label} {values}".strip()
+        )
+
+    def knob_values(self) -> dict[str, Any]:
+        return {knob.name: value for knob, value in self.knobs}
 
     @property
     def doc(self) -> str:
