@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from rxtune.apply import persist, plan, tune
-from rxtune.changes import writer
+from rxtune.apply import persist, tune
+from rxtune.changes import plan, writer
 from rxtune.changes.recover import confirmations
 from rxtune.errors import InvalidValue
 from rxtune.host import Host, Worker

@@ -222,3 +222,17 @@ def test_a_sweep_point_with_knob_values_recommends_them_with_the_strategy():
     assert level == "50,000/s" and advice.choice["label"] == "epoll net.core.netdev_budget=600"
     assert ("net.core.netdev_budget", 600) in [(k.name, v) for k, v in advice.settings]
     assert "rxtune set netdev_budget=600" in advice.commands
+
+
+def test_a_pm_qos_row_is_weighed_against_the_plain_baseline_and_comes_with_its_snippet():
+    plain = row("epoll", "epoll", 26_000, 40_000, 0.38)
+    held = row("epoll", "epoll pm_qos=0", 8_000, 15_000, 0.40)
+    held["params"]["pm_qos_us"] = 0
+    held["cost"]["polling_in_idle_ns"] = None
+    busy = row("so_busy_poll", "so_busy_poll(50)", 6_000, 12_000, 1.0, busy=9, us=50)
+    advice = advise(result(plain, held, busy), "balanced")
+    assert advice.baseline["label"] == "epoll"  # not the row that holds PM QoS
+    assert advice.choice["label"] == "epoll pm_qos=0"  # busy polling's gain, no spinning core
+    assert any("/dev/cpu_dma_latency" in c for c in advice.commands)
+    assert advice.code.startswith('int qos = open("/dev/cpu_dma_latency"')
+    assert any("polling in idle" in w for w in advice.warnings)

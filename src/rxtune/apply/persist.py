@@ -8,9 +8,9 @@ from __future__ import annotations
 from collections import defaultdict
 from pathlib import Path
 
+from ..changes.plan import Assignment
 from ..errors import InvalidValue
 from ..knobs.model import Rendered, Scope
-from .plan import Assignment
 
 SYSCTL_FILE = "etc/sysctl.d/90-rxtune.conf"
 SCRIPT = "etc/rxtune/apply.sh"

@@ -13,6 +13,7 @@ from typing import Any
 
 from ..changes.journal import Contents, Journal, Record
 from ..changes.lock import host_lock
+from ..changes.plan import Change, assignments, plan
 from ..changes.recover import TUNE_JOURNAL, Confirmation, confirmations, recover
 from ..changes.restore import Report
 from ..changes.restore import revert as revert_records
@@ -21,7 +22,6 @@ from ..errors import InvalidValue, NotPermitted, RxtuneError, Unsupported
 from ..host import Host, is_root
 from ..knobs.model import Knob
 from . import confirm_timer, persist
-from .plan import Change, assignments, plan
 
 TUNE = TUNE_JOURNAL
 MAX_CONFIRM_S = 86400.0

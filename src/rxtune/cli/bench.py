@@ -65,6 +65,10 @@ _RECEIVE_COST = Column(
     lambda v: f"{v / 1000:.2f}",
     lambda r: r["cost"]["receive_cpu_ns_per_packet_ci"],
 )
+# the CPUs' time in the POLL idle state: the cost of a PM QoS limit that busy time misses
+_IDLE_POLL = Column(
+    lambda r: r["cost"].get("polling_in_idle_ns"), None, lambda v: f"{v / 1e6:.0f}", wide=True
+)
 _COMMON_COST = {
     "cores": Column(lambda r: r["cost"]["receive_cores"], None, lambda v: f"{v:.2f}"),
     "thread µs/pkt": Column(
@@ -75,6 +79,7 @@ _COMMON_COST = {
     ),
     "ctx/kpkt": Column(lambda r: r["cost"]["ctx_per_kpkt"], None, lambda v: f"{v:.0f}"),
     "IRQ/kpkt dev·ipi·timer": Column(_interrupts, wide=True),
+    "idle-poll ms": _IDLE_POLL,
 }
 COLUMNS: dict[str, Column] = {
     "p50 µs": _latency("p50", ci=True),
@@ -98,6 +103,7 @@ COLUMNS: dict[str, Column] = {
     ),
     "ctx/kpkt": Column(lambda r: r["cost"]["ctx_per_kpkt"], None, lambda v: f"{v:.0f}"),
     "IRQ/kpkt dev·ipi·timer": Column(_interrupts, wide=True),
+    "idle-poll ms": _IDLE_POLL,
     "NAPI": Column(lambda r: r["napi_id"], wide=True),
 }
 
@@ -199,7 +205,17 @@ def best_rows(runs: list[dict[str, Any]], column: Column) -> set[int]:
 
 
 # what a narrow terminal loses first; latency, the receive cost and the rate stay longest
-DROP_FIRST = ("ctx/kpkt", "cores", "p99.9", "dropped", "sent/s", "stamp→app", "drops where")
+DROP_FIRST = (
+    "idle-poll ms",
+    "p99.99",
+    "ctx/kpkt",
+    "cores",
+    "p99.9",
+    "dropped",
+    "sent/s",
+    "stamp→app",
+    "drops where",
+)
 
 
 def _columns(result: dict[str, Any]) -> dict[str, Column]:
@@ -372,6 +388,19 @@ def bench(
     wide: bool = typer.Option(
         False, "--wide", help="every column, not only those that answer the question"
     ),
+    pm_qos: int | None = typer.Option(
+        None,
+        "--pm-qos",
+        parser=strict_int,
+        help="also run each sleeping strategy with the CPU latency PM QoS held at US µs "
+        "(/dev/cpu_dma_latency, released after its rounds): 0 keeps idle CPUs polling",
+    ),
+    sender_cpu: int | None = typer.Option(
+        None, "--sender-cpu", parser=strict_int, help="pin the testbed's sender to this CPU"
+    ),
+    receiver_cpu: int | None = typer.Option(
+        None, "--receiver-cpu", parser=strict_int, help="pin the testbed's receiver to this CPU"
+    ),
     wait: float = WAIT,
 ) -> None:
     """Measure every receive strategy side by side on a private veth testbed (two network
@@ -385,8 +414,11 @@ def bench(
             f"--busy-poll-us {','.join(busy_poll_us or [])!r} is not a list of whole numbers",
             "e.g. 50 or 20,50,100",
         )
+    chosen = select(_listed(strategies) or None, numbers, mode, batch)
+    if pm_qos is not None:
+        chosen += bench_run.with_pm_qos(chosen, pm_qos)
     options = bench_run.Options(
-        strategies=select(_listed(strategies) or None, numbers, mode, batch),
+        strategies=chosen,
         duration_s=duration,
         message_size=message_size,
         testbed=testbed,
@@ -401,6 +433,8 @@ def bench(
         rcvbuf=rcvbuf,
         wait_s=wait,
         rounds=rounds,
+        sender_cpu=sender_cpu,
+        receiver_cpu=receiver_cpu,
     )
     options.validate()
     for path in (save, csv_path):  # refuse before a long run, not after it

@@ -102,6 +102,9 @@ def render(inventory: dict[str, Any], verbose: bool) -> None:
         )
     console.print()
     console.print(cpus)
+    if "platform" in inventory:
+        console.print()
+        console.print(_platform(inventory["platform"]))
     caps = Table(
         title="What this kernel and these devices support", title_justify="left", show_edge=False
     )
@@ -113,6 +116,65 @@ def render(inventory: dict[str, Any], verbose: bool) -> None:
         caps.add_row(cap["name"], mark, cap["detail"])
     console.print()
     console.print(caps)
+
+
+def _platform(facts: dict[str, Any]) -> Table:
+    """How idle CPUs sleep and wake, the PM QoS in force, frequency, SMT, isolation."""
+    table = Table(title="Platform", title_justify="left", show_edge=False)
+    table.add_column("what", no_wrap=True)
+    table.add_column("value", overflow="fold")
+    table.add_column("default", overflow="fold")
+    idle = facts["cpuidle"]
+    table.add_row("cpuidle driver / governor", f"{idle['driver']} / {idle['governor']}", "")
+    for cpu in idle["cpus"]:
+        states = "; ".join(
+            f"{st['name']} (exit {st['exit_latency_us']} µs, residency "
+            f"{st['target_residency_us']} µs{', [yellow]disabled[/]' if st['disabled'] else ''})"
+            for st in cpu["states"]
+        )
+        if states:
+            table.add_row(f"cpu{cpu['cpu']} idle states", states, "all enabled")
+    if idle.get("note"):
+        table.add_row("idle states", f"[dim]{idle['note']}[/]", "")
+    for cpu in facts["pm_qos"]["resume_latency_us"]:
+        value = cpu["value"]
+        shown = value if value == cpu["default"] else f"[bold yellow]{value}[/]"
+        table.add_row(
+            f"cpu{cpu['cpu']} pm_qos_resume_latency_us", shown, f"{cpu['default']} (no limit)"
+        )
+    dma = facts["pm_qos"]["cpu_dma_latency"]
+    if "unsupported" in dma:
+        table.add_row("/dev/cpu_dma_latency", f"[dim]{dma['unsupported']}[/]", "")
+    else:
+        held = ", ".join(f"{h['command']} ({h['pid']})" for h in dma["holders"]) or "nobody"
+        limit = "no limit" if dma["value_us"] is None else f"[bold yellow]{dma['value_us']} µs[/]"
+        table.add_row("/dev/cpu_dma_latency", f"{limit}; held by {held}", "no limit")
+    freq = facts["frequency"]
+    for policy in freq["policies"]:
+        table.add_row(
+            f"cpufreq {policy['policy']} (cpus {policy['cpus']})",
+            f"{policy['driver']} {policy['governor']} {policy['min_khz']}-{policy['max_khz']} kHz",
+            "",
+        )
+    if freq.get("note"):
+        table.add_row("cpufreq", f"[dim]{freq['note']}[/]", "")
+    siblings = sorted(set(facts["smt"]["siblings"].values()) - {None})
+    table.add_row("SMT siblings", "; ".join(siblings) or "-", "")
+    isolation = {k: v for k, v in facts["cmdline"].items() if v is not None}
+    table.add_row(
+        "kernel command line",
+        " ".join(f"{k}={v}" for k, v in isolation.items()) or "no isolation or idle option",
+        "none",
+    )
+    pids = facts["irqbalance_pids"]
+    table.add_row(
+        "irqbalance", f"running ({', '.join(map(str, pids))})" if pids else "not running", ""
+    )
+    for dev in facts["devices"]:
+        irqs = ", ".join(f"{i['irq']}→cpus {i['effective'] or i['affinity']}" for i in dev["irqs"])
+        node = dev["numa_node"] if dev["numa_node"] is not None else f"none ({dev['numa_note']})"
+        table.add_row(f"{dev['name']}", f"NUMA node: {node}; IRQs: {irqs or 'none'}", "")
+    return table
 
 
 def _render_diff(changes: list[dict[str, Any]], saved: Path) -> None:

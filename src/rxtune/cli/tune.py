@@ -13,9 +13,9 @@ from rich.table import Table
 
 from ..apply import persist as persisting
 from ..apply import tune as tuning
-from ..apply.plan import Assignment, Change, assignments
 from ..apply.profile import builtin, busy_poll_pitfalls, load
 from ..changes.journal import knob_of
+from ..changes.plan import Assignment, Change, assignments
 from ..errors import InvalidValue
 from ..knobs.model import Knob, Scope
 from ..knobs.registry import get

@@ -121,6 +121,11 @@ def _at_equal_latency(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [r for r in runs if r is fastest or not _differs(fastest, r, "p99")]
 
 
+def _changes_host(row: dict[str, Any]) -> bool:
+    params = row.get("params", {})
+    return params.get("pm_qos_us") is not None or bool(params.get("knobs"))
+
+
 def _path_warnings(rows: list[dict[str, Any]]) -> list[str]:
     """Rows that could not run and notes about the path, each said once with the rows it
     concerns (nine busy pollers share one GRO note)."""
@@ -219,7 +224,9 @@ def advise(
             "these figures"
         )
         return advice
-    sleeping = [r for r in runs if BY_NAME[r["strategy"]].sleeps]
+    # the baseline sleeps with the host as it is: a row with PM QoS held or knobs set is a
+    # change to weigh against it, not the baseline
+    sleeping = [r for r in runs if BY_NAME[r["strategy"]].sleeps and not _changes_host(r)]
     advice.baseline = min(
         sleeping or runs,
         key=lambda r: _latency(r, "p50") if mode != "throughput" else _cost(r),
@@ -329,6 +336,27 @@ def advise(
         advice.commands.append(snippets.knob_command(knob, value, dev))
     advice.code = strategy.code()
     advice.python = strategy.python()
+    us = best["params"].get("pm_qos_us")
+    if us is not None:  # a PM QoS row: the limit is held by a process, not set
+        advice.commands += [
+            f"# hold the CPU latency PM QoS at {us} µs while the receiver runs; the kernel drops "
+            "it when the file closes:",
+            f"exec 3>/dev/cpu_dma_latency && printf '%x' {us} >&3   # in a shell that stays",
+            f"# tuned: [cpu] force_latency={us}",
+        ]
+        advice.code = (
+            f'int qos = open("/dev/cpu_dma_latency", O_WRONLY);  /* keep it open */\n'
+            f"write(qos, &(int32_t){{{us}}}, sizeof(int32_t));\n" + advice.code
+        )
+        advice.python = (
+            f'qos = os.open("/dev/cpu_dma_latency", os.O_WRONLY)  # keep it open\n'
+            f'os.write(qos, struct.pack("i", {us}))\n' + advice.python
+        )
+        if best["cost"].get("polling_in_idle_ns") is None:
+            advice.warnings.append(
+                "the CPUs' time polling in idle, the hidden cost of a PM QoS limit, could not "
+                "be measured here (no cpuidle POLL state)"
+            )
     return advice
 
 

@@ -15,6 +15,7 @@ from ..errors import InvalidValue, NotPermitted, NotReadable, RxtuneError, Unsup
 from ..host import Host
 from ..knobs.model import Knob, Scope, Target
 from ..knobs.registry import of_scope
+from . import platform as platform_facts
 from .capabilities import capabilities
 
 SCHEMA = "rxtune.show/1"
@@ -140,6 +141,16 @@ def _collect(host: Host, devices: list[str] | None) -> dict[str, Any]:
     chosen = devices or [d for d in present if d != "lo"]
     interrupts = procfs.read_interrupts(host)
     with ReadContext(host) as ctx:
+        shown = [_device(ctx, dev, interrupts) for dev in chosen]
+        irqs = {
+            d["name"]: [
+                k["value"]
+                for q in d["queues"]
+                for k in q["knobs"]
+                if k["name"] == "irq" and k["value"]
+            ]
+            for d in shown
+        }
         return {
             "schema": SCHEMA,
             "host": {
@@ -151,7 +162,8 @@ def _collect(host: Host, devices: list[str] | None) -> dict[str, Any]:
                 "root": os.geteuid() == 0,
             },
             "knobs": [reading(ctx, k) for k in of_scope(Scope.HOST, Scope.NAMESPACE, Scope.SOCKET)],
-            "devices": [_device(ctx, dev, interrupts) for dev in chosen],
+            "devices": shown,
             "cpus": _cpus(host),
+            "platform": platform_facts.collect(host, irqs),
             "capabilities": capabilities(ctx, chosen),
         }

@@ -32,6 +32,26 @@ SHOW_SCHEMA = {
     "properties": {
         "schema": {"const": "rxtune.show/1"},
         "host": {"type": "object", "required": ["kernel", "netns", "cpus", "initial_netns"]},
+        "platform": {
+            "type": "object",
+            "description": "how idle CPUs sleep and wake, PM QoS, frequency, SMT, isolation",
+            "required": [
+                "cpuidle",
+                "pm_qos",
+                "frequency",
+                "smt",
+                "cmdline",
+                "irqbalance_pids",
+                "devices",
+            ],
+            "properties": {
+                "cpuidle": {"type": "object", "required": ["driver", "governor", "cpus"]},
+                "pm_qos": {
+                    "type": "object",
+                    "required": ["resume_latency_us", "cpu_dma_latency"],
+                },
+            },
+        },
         "knobs": _KNOBS,
         "devices": {
             "type": "array",

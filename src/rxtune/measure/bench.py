@@ -14,9 +14,10 @@ from typing import Any
 
 from pyroute2 import IPRoute
 
-from ..apply import plan
+from ..backends import pm_qos
 from ..backends.context import ReadContext
 from ..backends.netlink_knobs import napi_ids, napi_ids_in
+from ..changes import plan
 from ..changes.lock import check_wait, host_lock
 from ..changes.recover import recover
 from ..changes.transient import TransientChanges
@@ -33,6 +34,7 @@ from .notes import (
     GRO_FORWARDING,
     LOST,
     NO_ECHO,
+    NO_IDLE_STATES,
     NO_NAPI,
     STEAL,
     UNDER_RATE_NOTE,
@@ -91,6 +93,10 @@ class Options:
     # registry knobs set for the whole bench: host knobs once; namespace, device, queue and
     # NAPI knobs on both sides of the testbed (or on --interface); restored after
     knobs: tuple[tuple[Knob, Any], ...] = ()
+    # testbed placement: the CPUs the sender and the receiver are pinned to (None: the
+    # testbed's split, sender on the first CPU, receiver on the last)
+    sender_cpu: int | None = None
+    receiver_cpu: int | None = None
 
     @property
     def round_count(self) -> int:
@@ -123,6 +129,9 @@ class Options:
             get(name, Scope.DEVICE).check(value)
         for name, value in self.device.napi().items():
             get(name, Scope.NAPI).check(value)
+        for strategy in self.strategies:
+            if strategy.pm_qos_us is not None:
+                pm_qos.check(strategy.pm_qos_us)
         for knob, value in [*self.knobs, *(kv for s in self.strategies for kv in s.knobs)]:
             knob.check(value)
             if knob.scope == Scope.SOCKET:
@@ -152,6 +161,15 @@ class Options:
                 "--mode throughput and load need two CPUs, one to send and one to receive: "
                 f"this process may run on {sorted(os.sched_getaffinity(0))} only"
             )
+        allowed = sorted(os.sched_getaffinity(0))
+        for option, cpu in (
+            ("--sender-cpu", self.sender_cpu),
+            ("--receiver-cpu", self.receiver_cpu),
+        ):
+            if cpu is not None and cpu not in allowed:
+                raise InvalidValue(f"{option} {cpu}", [str(c) for c in allowed])
+            if cpu is not None and self.interface:
+                raise InvalidValue(f"{option} with --interface", "the testbed (no --interface)")
         if self.mode != PINGPONG and self.interface:
             raise InvalidValue(
                 "--mode throughput and load run on the testbed",
@@ -206,6 +224,20 @@ def _apply_knobs(
             except Unsupported as error:
                 where = "the host" if item.knob.scope == Scope.HOST else dev
                 raise Unsupported(f"{item.knob.name} on {where}: {error.reason}") from None
+
+
+def with_pm_qos(strategies: list[Strategy], us: int) -> list[Strategy]:
+    """Each strategy whose thread sleeps, again with the CPU latency PM QoS held at `us`:
+    rows of their own, interleaved with the rest (a spinning thread never lets its CPU
+    idle, so a limit on idle states changes nothing for it)."""
+    pm_qos.check(us)
+    sleepers = [s.with_pm_qos(us) for s in strategies if s.entry.sleeps]
+    if not sleepers:
+        raise InvalidValue(
+            f"--pm-qos {us} with {', '.join(s.label for s in strategies)}: none of them sleeps",
+            "one or more sleeping strategies, e.g. -s epoll,blocking,so_busy_poll",
+        )
+    return sleepers
 
 
 def preflight(options: Options) -> None:
@@ -294,13 +326,21 @@ def diagnose(
             notes.append(note(NO_ECHO, f"{lost} round trips got no echo within the timeout"))
     else:
         notes += _delivery_notes(result, options)
+    if strategy.pm_qos_us is not None and not any(c.get("idle_state_us") for c in result["cpus"]):
+        notes.append(
+            note(
+                NO_IDLE_STATES,
+                "no CPU has cpuidle states (driver none): the CPUs idle in the architecture's "
+                "default way, and a PM QoS limit has no deeper state to rule out here",
+            )
+        )
     stolen = sum(cpu.get("steal_ns", 0) for cpu in result.get("cpus", []))
     if stolen:
         notes.append(
             note(
                 STEAL,
                 f"the hypervisor ran something else for {stolen / 1e6:.0f} ms on these CPUs "
-                "during this row (steal time in /proc/stat): a tail that long is the "
+                "during this row (steal time in /proc/stat): a tail up to that long may be the "
                 "virtual machine's, not the receive path's",
             )
         )
@@ -352,9 +392,14 @@ def _sides(options: Options) -> Iterator[Sides]:
         )
         return
     with veth.testbed(veth.configuration(options.testbed)) as bed:
+        sender, receiver = bed.cpus
+        if options.sender_cpu is not None:
+            sender = options.sender_cpu
+        if options.receiver_cpu is not None:
+            receiver = options.receiver_cpu
         yield Sides(
-            pingpong.Endpoint(bed.sender.netns, bed.sender.address, bed.cpus[0]),
-            pingpong.Endpoint(bed.receiver.netns, bed.receiver.address, bed.cpus[1]),
+            pingpong.Endpoint(bed.sender.netns, bed.sender.address, sender),
+            pingpong.Endpoint(bed.receiver.netns, bed.receiver.address, receiver),
             [(bed.sender.netns, bed.sender.ifname), (bed.receiver.netns, bed.receiver.ifname)],
             bed.configuration.name,
         )
@@ -450,7 +495,8 @@ def _rounds(
                 try:
                     _apply(changes, sides, {}, strategy.napi, strategy.sysctls)
                     _apply_knobs(changes, sides, strategy.knobs)
-                    rounds[index].append(_measure(strategy, options, sides, account))
+                    with pm_qos.held(strategy.pm_qos_us):
+                        rounds[index].append(_measure(strategy, options, sides, account))
                 except (Unsupported, NotPermitted) as error:
                     unsupported[index] = str(error)
                 finally:

@@ -37,6 +37,7 @@ class CpuCounts:
     net_rx: tuple[int, ...]
     time_squeeze: dict[int, int]  # CPU -> NET_RX runs that ended with work left (softnet_stat)
     steal: dict[int, int]  # CPU -> USER_HZ ticks a hypervisor ran something else (/proc/stat)
+    idle_states: dict[int, dict[str, int]]  # CPU -> cpuidle state -> µs spent in it so far
 
 
 def cpu_counts(host: Host = Host()) -> CpuCounts:
@@ -55,12 +56,28 @@ def cpu_counts(host: Host = Host()) -> CpuCounts:
             cpu: row.get("steal", 0)
             for cpu, row in procfs.parse_stat_cpus(procfs.read(host, "stat")).items()
         },
+        idle_state_time(host),
     )
 
 
+def idle_state_time(host: Host = Host()) -> dict[int, dict[str, int]]:
+    """Per CPU, the µs each cpuidle state has been in since boot (sysfs stateN/time); a CPU
+    without a cpuidle driver has none (it idles in the architecture's default way)."""
+    out: dict[int, dict[str, int]] = {}
+    for cpu in (host.sys / "devices/system/cpu").glob("cpu[0-9]*"):
+        states = {}
+        for state in sorted((cpu / "cpuidle").glob("state[0-9]*")):
+            try:
+                states[(state / "name").read_text().strip()] = int((state / "time").read_text())
+            except (OSError, ValueError):
+                continue
+        out[int(cpu.name[3:])] = states
+    return out
+
+
 def counts_delta(before: CpuCounts, after: CpuCounts) -> list[dict[str, Any]]:
-    """Per CPU: interrupts by kind, NET_RX softirqs raised, time squeezes and steal time,
-    over the window."""
+    """Per CPU: interrupts by kind, NET_RX softirqs raised, time squeezes, steal time and
+    the time in each cpuidle state, over the window."""
     return [
         {
             "cpu": cpu,
@@ -71,6 +88,10 @@ def counts_delta(before: CpuCounts, after: CpuCounts) -> list[dict[str, Any]]:
             "net_rx_softirqs": after.net_rx[cpu] - before.net_rx[cpu],
             "time_squeeze": after.time_squeeze.get(cpu, 0) - before.time_squeeze.get(cpu, 0),
             "steal_ns": (after.steal.get(cpu, 0) - before.steal.get(cpu, 0)) * NS_PER_TICK,
+            "idle_state_us": {
+                name: us - before.idle_states.get(cpu, {}).get(name, 0)
+                for name, us in after.idle_states.get(cpu, {}).items()
+            },
         }
         for cpu in range(len(after.net_rx))
     ]
@@ -142,3 +163,15 @@ def netns_snapshot(pid: int | str = "self") -> dict[str, int]:
 
 def netns_delta(before: dict[str, int], after: dict[str, int]) -> dict[str, int]:
     return {name: after[name] - before[name] for name in after}
+
+
+def add_idle(a: dict[str, int], b: dict[str, int]) -> dict[str, int]:
+    return {name: a.get(name, 0) + b.get(name, 0) for name in {**a, **b}}
+
+
+def polling_in_idle_ns(cpus: list[dict[str, Any]]) -> int | None:
+    """ns the CPUs spent in the POLL idle state (spinning in the idle loop, which /proc/stat
+    and busy time count as idle): the hidden cost of a CPU latency PM QoS limit, which holds
+    every CPU there. None where no CPU has a cpuidle POLL state to measure."""
+    found = [row["idle_state_us"]["POLL"] for row in cpus if "POLL" in row.get("idle_state_us", {})]
+    return 1000 * int(sum(found)) if found else None

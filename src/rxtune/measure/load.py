@@ -26,12 +26,14 @@ from ..errors import NotPermitted, RxtuneError, Unsupported
 from ..host import Host, Worker
 from ..strategies import LOAD, Receiver, Strategy
 from .counters import (
+    add_idle,
     context_switches,
     counts_delta,
     cpu_counts,
     interrupts_per_kpkt,
     netns_delta,
     netns_snapshot,
+    polling_in_idle_ns,
 )
 from .machine import MachineAccount, Window, receive_cost
 from .pingpong import Endpoint
@@ -540,6 +542,7 @@ def record(
             "sysctls": strategy.sysctls,
             "napi": strategy.napi,
             "knobs": strategy.knob_values(),
+            "pm_qos_us": strategy.pm_qos_us,
         },
         "rounds": len(rounds),
         "rate": {
@@ -568,6 +571,7 @@ def record(
             "interrupts_per_kpkt": interrupts_per_kpkt(cpus, received),
             "net_rx_softirqs_per_kpkt": _per_k(sum(c["net_rx_softirqs"] for c in cpus), received),
             "packets_per_call": round(received / max(calls, 1), 2),
+            "polling_in_idle_ns": polling_in_idle_ns(cpus),
         },
         "window": {
             "ns": sum(w.ns for w in windows),
@@ -599,6 +603,7 @@ def _sum_rows(rounds: list[list[dict[str, Any]]]) -> list[dict[str, Any]]:
                 "net_rx_softirqs": a["net_rx_softirqs"] + b["net_rx_softirqs"],
                 "time_squeeze": a["time_squeeze"] + b["time_squeeze"],
                 "steal_ns": a["steal_ns"] + b["steal_ns"],
+                "idle_state_us": add_idle(a["idle_state_us"], b["idle_state_us"]),
             }
             for a, b in zip(total, rows, strict=True)
         ]

@@ -11,6 +11,7 @@ GRO_FORWARDING = "gro-forwarding"  # GRO holds datagrams: a busy poller waits ou
 NO_ECHO = "no-echo"  # ping-pong round trips without an answer
 LOST = "lost"  # packets that did not arrive, with where they were counted
 UNDER_RATE_NOTE = "under-rate"  # a load run that did not achieve its offered rate
+NO_IDLE_STATES = "no-idle-states"  # a PM QoS row on CPUs without cpuidle states to rule out
 STEAL = "steal"  # the hypervisor took the CPUs away during the row: its tail is the VM's
 
 

@@ -4,6 +4,7 @@ split at the kernel's RX stamp, and echoes it. Both use the strategy, as sockper
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -17,11 +18,13 @@ from ..errors import RxtuneError
 from ..host import Worker
 from ..strategies import Strategy
 from .counters import (
+    add_idle,
     counts_delta,
     cpu_counts,
     interrupts_per_kpkt,
     netns_delta,
     netns_snapshot,
+    polling_in_idle_ns,
     thread_delta,
     thread_snapshot,
 )
@@ -246,6 +249,9 @@ def record(strategy: Strategy, settings: Settings, rounds: list[dict[str, Any]])
             "net_rx_softirqs": sum(row["net_rx_softirqs"] for row in rows),
             "time_squeeze": sum(row["time_squeeze"] for row in rows),
             "steal_ns": sum(row["steal_ns"] for row in rows),
+            "idle_state_us": functools.reduce(
+                add_idle, (row["idle_state_us"] for row in rows), dict[str, int]()
+            ),
             **_total([c["window"].cpu(rows[0]["cpu"]) for c in clients]),
         }
         for rows in zip(*(c["cpus"] for c in clients), strict=True)
@@ -263,6 +269,7 @@ def record(strategy: Strategy, settings: Settings, rounds: list[dict[str, Any]])
             "epoll_params": (vars(strategy.epoll_params) if strategy.epoll_params else None),
             "napi": strategy.napi,
             "knobs": strategy.knob_values(),
+            "pm_qos_us": strategy.pm_qos_us,
         },
         "rounds": len(rounds),
         "latency_basis": "rtt/2" if remote else "one-way",
@@ -296,6 +303,7 @@ def record(strategy: Strategy, settings: Settings, rounds: list[dict[str, Any]])
                 1000 * sum(c["net_rx_softirqs"] for c in cpus) / max(received, 1), 2
             ),
             "thread": thread,
+            "polling_in_idle_ns": polling_in_idle_ns(cpus),
         },
         "per_round": per_round,
         "cpus": cpus,

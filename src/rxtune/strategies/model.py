@@ -132,6 +132,8 @@ class Strategy:
     # registry knobs this row also runs with, set and restored around each of its rounds as
     # its own sysctls are: a sweep's knob values, or a piece of advice under test
     knobs: tuple[tuple[Knob, Any], ...] = ()
+    # a CPU latency PM QoS limit (µs) held through /dev/cpu_dma_latency around its rounds
+    pm_qos_us: int | None = None
 
     @property
     def name(self) -> str:
@@ -144,6 +146,11 @@ class Strategy:
         return replace(
             self, knobs=self.knobs + knobs, label=label or f"{self.label} {values}".strip()
         )
+
+    def with_pm_qos(self, us: int) -> Strategy:
+        """This strategy with the CPU latency PM QoS held at `us` µs for its rounds: the
+        idle states a wake-up must leave are limited instead of a thread spinning."""
+        return replace(self, pm_qos_us=us, label=f"{self.label} pm_qos={us}")
 
     def knob_values(self) -> dict[str, Any]:
         return {knob.name: value for knob, value in self.knobs}

@@ -1,0 +1,119 @@
+"""The platform section of show: read from a captured sysfs/proc tree with haltpoll's idle
+states (this VM's driver on earlier boots), and from this machine as it is; the CPU latency
+PM QoS request is released when its holder closes it or dies."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import jsonschema
+import pytest
+
+from rxtune.backends import pm_qos
+from rxtune.host import Host
+from rxtune.inspect import platform
+from rxtune.inspect.inventory import collect
+from rxtune.inspect.schema import SHOW_SCHEMA
+
+
+def _write(root: Path, relative: str, text: str) -> None:
+    path = root / relative
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text + "\n")
+
+
+def haltpoll_tree(root: Path) -> Host:
+    cpu = "sys/devices/system/cpu"
+    _write(root, f"{cpu}/cpuidle/current_driver", "haltpoll")
+    _write(root, f"{cpu}/cpuidle/current_governor_ro", "haltpoll")
+    for n in (0, 1):
+        for k, (name, latency, disable) in enumerate((("POLL", 0, 0), ("haltpoll", 1, n))):
+            state = f"{cpu}/cpu{n}/cpuidle/state{k}"
+            for leaf, value in (("name", name), ("desc", name), ("latency", latency),
+                                ("residency", latency), ("disable", disable),
+                                ("usage", 10 + k), ("time", 1000 * (k + 1))):  # fmt: skip
+                _write(root, f"{state}/{leaf}", str(value))
+        _write(root, f"{cpu}/cpu{n}/power/pm_qos_resume_latency_us", "n/a" if n else "0")
+        _write(root, f"{cpu}/cpu{n}/topology/thread_siblings_list", f"{n}")
+    _write(root, "proc/cmdline", "console=ttyS0 isolcpus=1 nohz_full=1 quiet -- --init x=1")
+    _write(root, "proc/4242/comm", "irqbalance")
+    _write(root, "proc/irq/33/smp_affinity_list", "0-1")
+    _write(root, "proc/irq/33/effective_affinity_list", "1")
+    _write(root, "sys/class/net/eth9/device/numa_node", "0")
+    return Host(proc=root / "proc", sys=root / "sys")
+
+
+def test_a_haltpoll_host_shows_its_states_limits_and_isolation(tmp_path):
+    host = haltpoll_tree(tmp_path)
+    facts = platform.collect(host, {"eth9": [33]})
+    idle = facts["cpuidle"]
+    assert (idle["driver"], idle["governor"]) == ("haltpoll", "haltpoll")
+    [cpu0, cpu1] = idle["cpus"]
+    assert [s["name"] for s in cpu0["states"]] == ["POLL", "haltpoll"]
+    assert cpu0["states"][1]["exit_latency_us"] == 1 and not cpu0["states"][1]["disabled"]
+    assert cpu1["states"][1]["disabled"]  # shown as a change from the default
+    assert "note" not in idle
+    limits = {c["cpu"]: c["value"] for c in facts["pm_qos"]["resume_latency_us"]}
+    assert limits == {0: "0", 1: "n/a"}
+    assert facts["cmdline"]["isolcpus"] == "1" and facts["cmdline"]["nohz_full"] == "1"
+    assert facts["cmdline"]["rcu_nocbs"] is None  # and "x=1" after "--" is init's, not ours
+    assert facts["irqbalance_pids"] == [4242]
+    assert (
+        facts["frequency"]["policies"] == [] and "no cpufreq driver" in facts["frequency"]["note"]
+    )
+    assert facts["devices"] == [
+        {"name": "eth9", "numa_node": 0, "numa_note": None,
+         "irqs": [{"irq": 33, "affinity": "0-1", "effective": "1"}]}
+    ]  # fmt: skip
+
+
+def test_this_machine_shows_a_platform_section_that_validates():
+    inventory = collect(Host())
+    jsonschema.validate(inventory, SHOW_SCHEMA)
+    facts = inventory["platform"]
+    assert (
+        facts["cpuidle"]["driver"]
+        == Path("/sys/devices/system/cpu/cpuidle/current_driver").read_text().strip()
+    )
+    if not any(c["states"] for c in facts["cpuidle"]["cpus"]):
+        assert "no idle states" in facts["cpuidle"]["note"]
+    assert len(facts["pm_qos"]["resume_latency_us"]) == os.cpu_count()
+
+
+needs_pm_qos = pytest.mark.skipif(
+    os.geteuid() != 0 or not Path(pm_qos.DEVICE).exists(),
+    reason="needs root and /dev/cpu_dma_latency",
+)
+
+
+@needs_pm_qos
+def test_the_cpu_latency_request_holds_only_while_held():
+    before = pm_qos.in_force()
+    with pm_qos.held(0):
+        assert pm_qos.in_force() == 0
+        assert any(h["pid"] == os.getpid() for h in pm_qos.holders())
+    assert pm_qos.in_force() == before
+
+
+@needs_pm_qos
+def test_a_holder_killed_with_sigkill_leaves_nothing_behind():
+    before = pm_qos.in_force()
+    child = subprocess.Popen(
+        [sys.executable, "-c",
+         "from rxtune.backends import pm_qos; import time\n"
+         "with pm_qos.held(7):\n    print('held', flush=True); time.sleep(60)"],
+        stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    assert child.stdout is not None and child.stdout.readline().strip() == "held"
+    assert pm_qos.in_force() == 7
+    os.kill(child.pid, signal.SIGKILL)
+    child.wait()
+    deadline = time.monotonic() + 10
+    while pm_qos.in_force() != before and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert pm_qos.in_force() == before  # the kernel dropped the request with the process
