@@ -18,7 +18,7 @@ import pytest
 from rxtune.changes.lock import host_lock
 from rxtune.changes.recover import recover
 from rxtune.knobs.model import Scope
-from rxtune.knobs.registry import of_scope
+from rxtune.knobs.registry import get, of_scope
 from rxtune.testbed import veth
 
 DATA = Path(__file__).parent / "data"
@@ -49,12 +49,15 @@ def private_state_dir(
 
 
 def host_knobs() -> dict[str, str]:
-    """The host-wide sysctls of the registry, as text."""
+    """The host-wide sysctls and the per-CPU files of the registry, as text."""
     values = {}
     for knob in of_scope(Scope.HOST):
         path = Path("/proc/sys") / knob.where.replace(".", "/")
         if path.exists():
             values[knob.name] = path.read_text().strip()
+    for knob in of_scope(Scope.CPU):
+        for path in sorted(Path("/sys/devices/system/cpu").glob(f"cpu[0-9]*/{knob.where}")):
+            values[f"{path.parts[5]} {knob.name}"] = path.read_text().strip()
     return values
 
 
@@ -89,7 +92,12 @@ def host_left_as_found(private_state_dir: Path):
     for name in leaked:
         veth.netns.remove(name)
     for name, (value, _) in changed.items():
-        path = Path("/proc/sys") / name.replace(".", "/")
+        cpu, _, knob = name.partition(" ")
+        path = (
+            Path("/sys/devices/system/cpu", cpu, get(knob).where)
+            if knob
+            else Path("/proc/sys") / name.replace(".", "/")
+        )
         if path.read_text().strip() != value:
             path.write_text(value)
     assert not changed, f"the test left host knobs changed (was, now): {changed}"

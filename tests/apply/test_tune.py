@@ -14,7 +14,7 @@ from rxtune.changes import plan, writer
 from rxtune.changes.recover import confirmations
 from rxtune.errors import InvalidValue
 from rxtune.host import Host, Worker
-from rxtune.knobs.model import Boolean, Range, Scope, Target
+from rxtune.knobs.model import Boolean, Range, Scope, Target, Word
 from rxtune.knobs.registry import get
 from rxtune.testbed import veth
 
@@ -412,9 +412,11 @@ def test_every_knob_renders_a_command_without_placeholders(bed):
             if isinstance(knob.valid, Range)
             else False
             if isinstance(knob.valid, Boolean)
+            else "performance"
+            if isinstance(knob.valid, Word)
             else "0"
         )
-        devices = [] if knob.scope in (Scope.HOST, Scope.NAMESPACE) else [RX]
+        devices = [] if knob.scope in (Scope.HOST, Scope.NAMESPACE, Scope.CPU) else [RX]
         items = plan.assignments(
             [(knob, value)], devices, None if not devices else bed.receiver.netns
         )

@@ -15,10 +15,14 @@ import jsonschema
 import pytest
 
 from rxtune.backends import pm_qos
+from rxtune.backends.context import ReadContext
+from rxtune.backends.files import online_cpus
 from rxtune.host import Host
 from rxtune.inspect import platform
 from rxtune.inspect.inventory import collect
 from rxtune.inspect.schema import SHOW_SCHEMA
+from rxtune.knobs.model import Target
+from rxtune.knobs.registry import get
 
 
 def _write(root: Path, relative: str, text: str) -> None:
@@ -58,8 +62,10 @@ def test_a_haltpoll_host_shows_its_states_limits_and_isolation(tmp_path):
     assert cpu0["states"][1]["exit_latency_us"] == 1 and not cpu0["states"][1]["disabled"]
     assert cpu1["states"][1]["disabled"]  # shown as a change from the default
     assert "note" not in idle
-    limits = {c["cpu"]: c["value"] for c in facts["pm_qos"]["resume_latency_us"]}
-    assert limits == {0: "0", 1: "n/a"}
+    # the per-CPU limits are registry knobs, read as show reads every knob
+    limit = get("pm_qos_resume_latency_us")
+    with ReadContext(host) as ctx:
+        assert [limit.read(ctx, Target(cpu=n)) for n in (0, 1)] == [0, "n/a"]
     assert facts["cmdline"]["isolcpus"] == "1" and facts["cmdline"]["nohz_full"] == "1"
     assert facts["cmdline"]["rcu_nocbs"] is None  # and "x=1" after "--" is init's, not ours
     assert facts["irqbalance_pids"] == [4242]
@@ -82,7 +88,9 @@ def test_this_machine_shows_a_platform_section_that_validates():
     )
     if not any(c["states"] for c in facts["cpuidle"]["cpus"]):
         assert "no idle states" in facts["cpuidle"]["note"]
-    assert len(facts["pm_qos"]["resume_latency_us"]) == os.cpu_count()
+    assert [row["cpu"] for row in inventory["cpu_knobs"]] == online_cpus(Host())
+    limits = [k for row in inventory["cpu_knobs"] for k in row["knobs"]]
+    assert {k["name"] for k in limits} == {"pm_qos_resume_latency_us", "scaling_governor"}
 
 
 needs_pm_qos = pytest.mark.skipif(

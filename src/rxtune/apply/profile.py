@@ -22,6 +22,7 @@ SECTIONS = {
     "device": (Scope.DEVICE,),
     "queue": (Scope.QUEUE,),
     "napi": (Scope.NAPI,),
+    "cpu": (Scope.CPU,),
 }
 
 
@@ -34,7 +35,7 @@ class Profile:
     def for_devices(self, devices: list[str]) -> tuple[list[tuple[Knob, Any]], list[str]]:
         """The values that apply with these devices (host knobs always, the others only
         with a device), and the names of those skipped; refused if nothing applies."""
-        host = (Scope.HOST, Scope.NAMESPACE)
+        host = (Scope.HOST, Scope.NAMESPACE, Scope.CPU)  # no device needed
         values = [(k, v) for k, v in self.values if devices or k.scope in host]
         skipped = sorted({k.name for k, _ in self.values if not devices and k.scope not in host})
         if not values:

@@ -49,6 +49,7 @@ class Request:
     netns: str | None = None
     queue: int | None = None
     napi: int | None = None
+    cpus: list[int] | None = None  # per-CPU knobs: these CPUs (None: every online CPU)
     strict: bool = False
     dry_run: bool = False
     persist_root: Path | None = None
@@ -90,7 +91,7 @@ def run(request: Request) -> Result:
     """Plan, then (unless dry_run) apply all or nothing under the host lock."""
     check_confirm_within(request.confirm_within)
     items = assignments(
-        request.values, request.devices, request.netns, request.queue, request.napi
+        request.values, request.devices, request.netns, request.queue, request.napi, request.cpus
     )  # refuses bad input before anything is read
     if request.persist_root is not None:
         persist.check_persistable(items)
@@ -162,6 +163,7 @@ def _apply(changes: list[Change], request: Request, group: str) -> list[Outcome]
                 change.previous,
                 a.value,
                 group,
+                cpu=a.target.cpu,
             )
         )
         j.write(

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import NotPermitted, RxtuneError, Unsupported
+from ..host import Host
 from ..knobs.model import Knob, Rendered, Scope, Target
 from .context import ReadContext
 from .netlink_knobs import QueueAttr
@@ -109,6 +110,38 @@ class DeviceFile:
 
     def render(self, knob: Knob, target: Target, value: Any, ctx: ReadContext | None) -> Rendered:
         return _echo(f"/sys/class/net/{target.dev}/{knob.where.format(queue=target.queue)}", value)
+
+
+def online_cpus(host: Host) -> list[int]:
+    """The online CPUs, from /sys/devices/system/cpu/online ("0-3,6")."""
+    text = (host.sys / "devices/system/cpu/online").read_text().strip()
+    cpus: list[int] = []
+    for part in text.split(","):
+        low, _, high = part.partition("-")
+        cpus.extend(range(int(low), int(high or low) + 1))
+    return cpus
+
+
+class CpuFile:
+    """/sys/devices/system/cpu/cpu{N}/{where}: how a CPU idles and at what frequency."""
+
+    kind = "sysfs"
+
+    def path(self, ctx: ReadContext, knob: Knob, target: Target) -> Path:
+        return ctx.host.sys / f"devices/system/cpu/cpu{target.cpu}" / knob.where
+
+    def read(self, ctx: ReadContext, knob: Knob, target: Target) -> Any:
+        text = _read_file(self.path(ctx, knob, target), knob)
+        return text if knob.unit == "name" or not text.isdigit() else int(text)  # n/a stays
+
+    def write(self, ctx: ReadContext, knob: Knob, target: Target, value: Any) -> None:
+        _write_file(self.path(ctx, knob, target), _render(value))
+
+    def check_writable(self, ctx: ReadContext, knob: Knob, target: Target) -> None:
+        _check_writable(self.path(ctx, knob, target))
+
+    def render(self, knob: Knob, target: Target, value: Any, ctx: ReadContext | None) -> Rendered:
+        return _echo(f"/sys/devices/system/cpu/cpu{target.cpu}/{knob.where}", value)
 
 
 class IrqAffinity:

@@ -52,14 +52,15 @@ class Record:
     previous: Any
     new: Any
     group: str
+    cpu: int | None = None  # last: journals written before per-CPU knobs have no cpu
 
     @property
     def key(self) -> tuple:
-        return (self.knob, self.scope, self.dev, self.queue, self.napi, self.netns)
+        return (self.knob, self.scope, self.dev, self.queue, self.napi, self.netns, self.cpu)
 
     @property
     def target(self) -> Target:
-        return Target(dev=self.dev, queue=self.queue, napi=self.napi)
+        return Target(dev=self.dev, queue=self.queue, napi=self.napi, cpu=self.cpu)
 
     def describe(self) -> str:
         where = self.target.describe()
@@ -76,13 +77,14 @@ class Record:
     def from_dict(cls, data: Any) -> Record:
         """A record as read back, refused unless every field has its type and both values
         are valid for the knob (a garbled value is never written back)."""
-        if not isinstance(data, dict) or set(data) != set(cls.__dataclass_fields__):
+        fields = set(cls.__dataclass_fields__)
+        if not isinstance(data, dict) or not fields - {"cpu"} <= set(data) <= fields:
             raise ValueError("not a journal record")
         for name in ("dev", "netns"):
             if data[name] is not None and not isinstance(data[name], str):
                 raise ValueError(f"{name} is not a name")
-        for name in ("queue", "napi"):
-            if data[name] is not None and type(data[name]) is not int:
+        for name in ("queue", "napi", "cpu"):
+            if data.get(name) is not None and type(data[name]) is not int:
                 raise ValueError(f"{name} is not a number")
         if not isinstance(data["group"], str) or not isinstance(data["knob"], str):
             raise ValueError("knob or group is not a name")

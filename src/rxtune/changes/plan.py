@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..backends.context import ReadContext
+from ..backends.files import online_cpus
 from ..backends.netlink_knobs import napi_ids_in
 from ..changes.writer import same
 from ..errors import InvalidValue, NotPermitted, RxtuneError, Unsupported
@@ -36,7 +37,12 @@ def _devices_in(netns: str | None) -> list[str]:
 
 
 def _resolve(
-    knob: Knob, devices: list[str], netns: str | None, queue: int | None, napi: int | None
+    knob: Knob,
+    devices: list[str],
+    netns: str | None,
+    queue: int | None,
+    napi: int | None,
+    cpus: list[int] | None = None,
 ) -> list[Target]:
     if knob.scope == Scope.SOCKET:
         raise InvalidValue(
@@ -46,6 +52,12 @@ def _resolve(
         )
     if knob.scope in (Scope.HOST, Scope.NAMESPACE):
         return [Target()]
+    if knob.scope == Scope.CPU:
+        online = online_cpus(Host())
+        for cpu in cpus or []:
+            if cpu not in online:
+                raise InvalidValue(f"--cpu {cpu}: no such online CPU", [str(c) for c in online])
+        return [Target(cpu=c) for c in (cpus or online)]
     if not devices:
         raise InvalidValue(
             f"{knob.name} is a {knob.scope.value} knob: name the device", "--dev DEV"
@@ -87,6 +99,7 @@ def assignments(
     netns: str | None = None,
     queue: int | None = None,
     napi: int | None = None,
+    cpus: list[int] | None = None,
 ) -> list[Assignment]:
     """Checked values with their targets; raises InvalidValue before anything is read."""
     for option, number in (("--queue", queue), ("--napi", napi)):
@@ -95,8 +108,8 @@ def assignments(
     checked = [(knob, knob.check(value)) for knob, value in values]
     result = []
     for knob, value in checked:
-        for target in _resolve(knob, devices, netns, queue, napi):
-            ns = None if knob.scope == Scope.HOST else netns
+        for target in _resolve(knob, devices, netns, queue, napi, cpus):
+            ns = None if knob.scope in (Scope.HOST, Scope.CPU) else netns  # no namespace has them
             result.append(Assignment(knob, value, target, ns))
     return result
 

@@ -41,6 +41,7 @@ class TransientChanges:
             previous,
             knob.check(value),
             self.group,
+            cpu=target.cpu,
         )
         self.records.append(record)
         # before the write, announced: a kill -9 during it is replayed by the next rxtune

@@ -105,6 +105,13 @@ def render(inventory: dict[str, Any], verbose: bool) -> None:
     if "platform" in inventory:
         console.print()
         console.print(_platform(inventory["platform"]))
+        per_cpu = [
+            {**knob, "name": f"cpu{row['cpu']} {knob['name']}"}
+            for row in inventory["cpu_knobs"]
+            for knob in row["knobs"]
+        ]
+        console.print()
+        console.print(_knob_table("Per CPU (set with --cpu N)", per_cpu, verbose))
     caps = Table(
         title="What this kernel and these devices support", title_justify="left", show_edge=False
     )
@@ -136,12 +143,6 @@ def _platform(facts: dict[str, Any]) -> Table:
             table.add_row(f"cpu{cpu['cpu']} idle states", states, "all enabled")
     if idle.get("note"):
         table.add_row("idle states", f"[dim]{idle['note']}[/]", "")
-    for cpu in facts["pm_qos"]["resume_latency_us"]:
-        value = cpu["value"]
-        shown = value if value == cpu["default"] else f"[bold yellow]{value}[/]"
-        table.add_row(
-            f"cpu{cpu['cpu']} pm_qos_resume_latency_us", shown, f"{cpu['default']} (no limit)"
-        )
     dma = facts["pm_qos"]["cpu_dma_latency"]
     if "unsupported" in dma:
         table.add_row("/dev/cpu_dma_latency", f"[dim]{dma['unsupported']}[/]", "")

@@ -17,7 +17,7 @@ from ..apply.profile import builtin, busy_poll_pitfalls, load
 from ..changes.journal import knob_of
 from ..changes.plan import Assignment, Change, assignments
 from ..errors import InvalidValue
-from ..knobs.model import Knob, Scope
+from ..knobs.model import CpuList, Knob, Scope
 from ..knobs.registry import get
 from .common import WAIT, console, errors, friendly_errors, said, strict_float, strict_int
 
@@ -85,6 +85,23 @@ def _run(request: tuning.Request, title: str) -> None:
         console.print("undo with `rxtune revert`")
 
 
+_CPUS = typer.Option(
+    None, "--cpu", help="per-CPU knobs: only these CPUs, e.g. 1 or 0-3 (default: every CPU)"
+)
+
+
+def cpu_list(text: str | None) -> list[int] | None:
+    """--cpu 0-2,5 as CPU numbers."""
+    if text is None:
+        return None
+    checked = CpuList().check("--cpu", text)
+    cpus: list[int] = []
+    for part in checked.split(","):
+        low, _, high = part.partition("-")
+        cpus.extend(range(int(low), int(high or low) + 1))
+    return cpus
+
+
 def _parse(pairs: list[str], napi: int | None) -> list[tuple[Knob, Any]]:
     values = []
     for pair in pairs:
@@ -109,6 +126,7 @@ def set_(
         None, parser=strict_int, help="only this RX queue (queue knobs)"
     ),
     napi: int | None = typer.Option(None, parser=strict_int, help="only this NAPI id (NAPI knobs)"),
+    cpus: str | None = _CPUS,
     dry_run: bool = _DRY,
     persist: bool = _PERSIST,
     persist_root: Path = _ROOT,
@@ -124,6 +142,7 @@ def set_(
             netns,
             queue,
             napi,
+            cpu_list(cpus),
             strict=True,
             dry_run=dry_run,
             persist_root=persist_root if persist else None,
@@ -141,13 +160,14 @@ def tune(
     ),
     devices: list[str] | None = _DEV,
     netns: str | None = _NETNS,
+    cpus: str | None = _CPUS,
     dry_run: bool = _DRY,
     persist: bool = _PERSIST,
     persist_root: Path = _ROOT,
     confirm_within: float | None = _CONFIRM,
     wait: float = WAIT,
 ) -> None:
-    """Apply a profile: host knobs always, device knobs on --dev devices. Knobs a device
+    """Apply a profile: host and per-CPU knobs always, device knobs on --dev devices. Knobs a device
     lacks are reported unsupported and skipped; a failed write undoes the whole profile."""
     chosen = load(profile)
     values, skipped = chosen.for_devices(devices or [])
@@ -163,6 +183,7 @@ def tune(
             f"rxtune tune --profile {chosen.name}",
             devices or [],
             netns,
+            cpus=cpu_list(cpus),
             dry_run=dry_run,
             persist_root=persist_root if persist else None,
             confirm_within=confirm_within,

@@ -10,6 +10,7 @@ from typing import Any
 
 from ..backends import procfs
 from ..backends.context import ReadContext
+from ..backends.files import online_cpus
 from ..backends.netlink_knobs import napi_list
 from ..errors import InvalidValue, NotPermitted, NotReadable, RxtuneError, Unsupported
 from ..host import Host
@@ -165,5 +166,12 @@ def _collect(host: Host, devices: list[str] | None) -> dict[str, Any]:
             "devices": shown,
             "cpus": _cpus(host),
             "platform": platform_facts.collect(host, irqs),
+            "cpu_knobs": [
+                {
+                    "cpu": cpu,
+                    "knobs": [reading(ctx, k, Target(cpu=cpu)) for k in of_scope(Scope.CPU)],
+                }
+                for cpu in online_cpus(host)
+            ],
             "capabilities": capabilities(ctx, chosen),
         }

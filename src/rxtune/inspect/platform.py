@@ -16,7 +16,6 @@ from ..host import Host
 
 ISOLATION = ("isolcpus", "nohz_full", "rcu_nocbs", "irqaffinity", "idle", "cpuidle.off",
              "intel_idle.max_cstate", "processor.max_cstate", "cpuidle_haltpoll.force")  # fmt: skip
-NO_RESUME_CONSTRAINT = "0"  # what pm_qos_resume_latency_us reads with no limit (the default)
 
 
 def _text(path: Path) -> str | None:
@@ -70,28 +69,18 @@ def cpuidle(host: Host) -> dict[str, Any]:
 
 
 def qos(host: Host) -> dict[str, Any]:
-    """Per-CPU resume latency limits and the system-wide CPU latency request."""
-    out: dict[str, Any] = {
-        "resume_latency_us": [
-            {
-                "cpu": int(cpu.name[3:]),
-                "value": _text(cpu / "power/pm_qos_resume_latency_us"),
-                "default": NO_RESUME_CONSTRAINT,
-                "meaning": "0: no limit; n/a: no idle state; N: states that wake within N µs",
-            }
-            for cpu in _cpus(host)
-        ]
-    }
+    """The system-wide CPU latency request (the per-CPU limits are registry knobs)."""
     try:
         value = pm_qos.in_force()
-        out["cpu_dma_latency"] = {
-            "value_us": None if value == pm_qos.NO_CONSTRAINT else value,
-            "default": None,
-            "holders": pm_qos.holders(str(host.proc)),
+        return {
+            "cpu_dma_latency": {
+                "value_us": None if value == pm_qos.NO_CONSTRAINT else value,
+                "default": None,
+                "holders": pm_qos.holders(str(host.proc)),
+            }
         }
     except RxtuneError as error:
-        out["cpu_dma_latency"] = {"unsupported": str(error)}
-    return out
+        return {"cpu_dma_latency": {"unsupported": str(error)}}
 
 
 def frequency(host: Host) -> dict[str, Any]:

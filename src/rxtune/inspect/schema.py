@@ -48,7 +48,7 @@ SHOW_SCHEMA = {
                 "cpuidle": {"type": "object", "required": ["driver", "governor", "cpus"]},
                 "pm_qos": {
                     "type": "object",
-                    "required": ["resume_latency_us", "cpu_dma_latency"],
+                    "required": ["cpu_dma_latency"],
                 },
             },
         },

@@ -20,6 +20,7 @@ class Scope(str, enum.Enum):
     QUEUE = "queue"
     NAPI = "napi"
     SOCKET = "socket"  # per socket; shown as what a new socket gets
+    CPU = "cpu"  # per CPU: how it idles and at what frequency
 
 
 @dataclass(frozen=True)
@@ -29,6 +30,7 @@ class Target:
     dev: str | None = None
     queue: int | None = None
     napi: int | None = None
+    cpu: int | None = None
 
     def describe(self) -> str:
         parts = [self.dev or ""]
@@ -36,6 +38,8 @@ class Target:
             parts.append(f"rx-{self.queue}")
         if self.napi is not None:
             parts.append(f"napi {self.napi}")
+        if self.cpu is not None:
+            parts.append(f"cpu{self.cpu}")
         return " ".join(p for p in parts if p)
 
 
@@ -138,6 +142,38 @@ class CpuList:
 
 
 @dataclass(frozen=True)
+class LatencyLimit:
+    """A resume latency limit as sysfs takes it: µs, 0 for no limit, "n/a" for none at all."""
+
+    high: int = 2**31 - 1
+
+    def check(self, name: str, value: Any) -> int | str:
+        if isinstance(value, str) and value.strip().lower() == "n/a":
+            return "n/a"
+        number = whole_number(value)
+        if number is None or not 0 <= number <= self.high:
+            raise InvalidValue(f"{name}={value!r} is not a latency limit", self.describe())
+        return number
+
+    def describe(self) -> str:
+        return "µs (0: no limit), or n/a (no idle state at all)"
+
+
+@dataclass(frozen=True)
+class Word:
+    """A name the kernel offers (a governor): letters, digits and underscores."""
+
+    def check(self, name: str, value: Any) -> str:
+        text = value.strip() if isinstance(value, str) else ""
+        if not re.fullmatch(r"[a-z][a-z0-9_]{0,31}", text, re.ASCII):
+            raise InvalidValue(f"{name}={value!r} is not a name", "e.g. performance, powersave")
+        return text
+
+    def describe(self) -> str:
+        return "name"
+
+
+@dataclass(frozen=True)
 class Hexmask:
     def check(self, name: str, value: Any) -> str:
         text = value.strip() if isinstance(value, str) else ""
@@ -164,7 +200,7 @@ class Knob:
     backend: Backend
     where: str  # the path or attribute the backend addresses
     doc: str  # one line: what it does to the receive path
-    valid: Range | Boolean | CpuList | Hexmask | None = U32  # None: read-only
+    valid: Range | Boolean | CpuList | Hexmask | LatencyLimit | Word | None = U32  # None: read-only
     default_note: str = ""  # where the default depends on something
     group: str = ""  # display group within a scope (sysfs, coalesce, ...)
     cli: str = ""  # the name ethtool's command line uses, where it differs from `where`

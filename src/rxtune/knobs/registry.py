@@ -4,10 +4,12 @@ export walk it; nothing lists the knobs a second time."""
 from __future__ import annotations
 
 from ..errors import InvalidValue
-from . import device, napi, queue, socket, sysctls
+from . import cpu, device, napi, queue, socket, sysctls
 from .model import Knob, Scope
 
-REGISTRY: tuple[Knob, ...] = sysctls.KNOBS + device.KNOBS + queue.KNOBS + napi.KNOBS + socket.KNOBS
+REGISTRY: tuple[Knob, ...] = (
+    sysctls.KNOBS + device.KNOBS + queue.KNOBS + napi.KNOBS + socket.KNOBS + cpu.KNOBS
+)
 
 _BY_NAME: dict[tuple[Scope, str], Knob] = {(k.scope, k.name): k for k in REGISTRY}
 assert len(_BY_NAME) == len(REGISTRY), "a knob is declared twice"
@@ -27,7 +29,8 @@ def get(name: str, scope: Scope | None = None) -> Knob:
         and (scope is None or k.scope == scope)
     ]
     if len(matches) > 1:
-        order = [Scope.QUEUE, Scope.DEVICE, Scope.HOST, Scope.NAMESPACE, Scope.NAPI, Scope.SOCKET]
+        order = [Scope.QUEUE, Scope.DEVICE, Scope.HOST, Scope.NAMESPACE, Scope.NAPI, Scope.SOCKET,
+                 Scope.CPU]  # fmt: skip
         matches.sort(key=lambda k: order.index(k.scope))
     if not matches:
         raise InvalidValue(

@@ -31,6 +31,7 @@ FLOOD = 0  # the rate that stands for a flood (throughput mode)
 ROUND_OVERHEAD_S = 0.45  # workers, start allowance and drain of one round, measured here
 BENCH_OVERHEAD_S = 1.0  # the testbed built and removed around each bench
 MIN_POINT_S = 0.5
+MAX_BUDGET_S = 86_400  # a day: a larger budget is a typo, not a plan
 SCREEN, CONFIRM = "screen", "confirm"
 CONFIRM_SAMPLES = 12_000  # a confirmed load point holds this many: p99.9 needs 10,000
 MAX_CONFIRM_S = 20.0
@@ -72,8 +73,8 @@ class SweepOptions:
                 raise InvalidValue(f"rate {rate}", f"1..{load.MAX_RATE} packets/s, or flood")
         if not MIN_POINT_S <= self.point_s <= 600:
             raise InvalidValue(f"point duration {self.point_s} s", f"{MIN_POINT_S}..600 s")
-        if self.budget_s is not None and self.budget_s < 10:
-            raise InvalidValue(f"--budget {self.budget_s} s", "10 s or more")
+        if self.budget_s is not None and not 10 <= self.budget_s <= MAX_BUDGET_S:
+            raise InvalidValue(f"--budget {self.budget_s} s", f"10..{MAX_BUDGET_S} s")
         if not 1 <= self.rounds <= 100:
             raise InvalidValue(f"--rounds {self.rounds}", "1..100")
         if not 0 <= self.confirm_candidates <= 100:
