@@ -54,7 +54,9 @@ def haltpoll_tree(root: Path) -> Host:
 
 def test_a_haltpoll_host_shows_its_states_limits_and_isolation(tmp_path):
     host = haltpoll_tree(tmp_path)
-    facts = platform.collect(host, {"eth9": [33]})
+    _write(tmp_path, "proc/777/comm", "napi/eth9-8193")
+    _write(tmp_path, "proc/777/stat", "777 (napi/eth9-8193) S " + " ".join(["0"] * 35) + " 1 0")
+    facts = platform.collect(host, {"eth9": [33]}, {"eth9": [777]})
     idle = facts["cpuidle"]
     assert (idle["driver"], idle["governor"]) == ("haltpoll", "haltpoll")
     [cpu0, cpu1] = idle["cpus"]
@@ -72,10 +74,11 @@ def test_a_haltpoll_host_shows_its_states_limits_and_isolation(tmp_path):
     assert (
         facts["frequency"]["policies"] == [] and "no cpufreq driver" in facts["frequency"]["note"]
     )
-    assert facts["devices"] == [
-        {"name": "eth9", "numa_node": 0, "numa_note": None,
-         "irqs": [{"irq": 33, "affinity": "0-1", "effective": "1"}]}
-    ]  # fmt: skip
+    [dev] = facts["devices"]
+    assert (dev["name"], dev["numa_node"]) == ("eth9", 0)
+    assert dev["irqs"] == [{"irq": 33, "affinity": "0-1", "effective": "1"}]
+    [thread] = dev["napi_threads"]
+    assert (thread["pid"], thread["name"], thread["last_cpu"]) == (777, "napi/eth9-8193", 1)
 
 
 def test_this_machine_shows_a_platform_section_that_validates():

@@ -1,7 +1,7 @@
 import pytest
 
 from rxtune.errors import InvalidValue, Unsupported
-from rxtune.knobs.model import Boolean, Range, Scope, Target
+from rxtune.knobs.model import Boolean, Range, Scope, Target, Word
 from rxtune.knobs.registry import REGISTRY, get, of_scope
 
 REQUIRED = {
@@ -51,7 +51,7 @@ def test_every_required_knob_is_declared_once(scope):
 
 
 def test_every_knob_is_complete():
-    target = Target(dev="eth9", queue=0, napi=7)
+    target = Target(dev="eth9", queue=0, napi=7, cpu=1)
     for knob in REGISTRY:
         assert knob.doc and knob.unit and knob.where, knob.name
         assert isinstance(knob.since, tuple) and len(knob.since) == 2
@@ -67,9 +67,12 @@ def test_every_knob_is_complete():
                 if isinstance(knob.valid, Boolean)
                 else str(knob.valid.low)
                 if isinstance(knob.valid, Range)
+                else "performance"
+                if isinstance(knob.valid, Word)
                 else "1"
             )
             assert knob.command(value, target), knob.name
+            assert "None" not in knob.command(value, target), knob.name  # every part filled
 
 
 def test_busy_poll_defaults_are_off():

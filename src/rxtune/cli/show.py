@@ -174,7 +174,14 @@ def _platform(facts: dict[str, Any]) -> Table:
     for dev in facts["devices"]:
         irqs = ", ".join(f"{i['irq']}→cpus {i['effective'] or i['affinity']}" for i in dev["irqs"])
         node = dev["numa_node"] if dev["numa_node"] is not None else f"none ({dev['numa_note']})"
-        table.add_row(f"{dev['name']}", f"NUMA node: {node}; IRQs: {irqs or 'none'}", "")
+        threads = ", ".join(
+            f"{t['name']} on cpus {t['cpus']} (last {t['last_cpu']})" for t in dev["napi_threads"]
+        )
+        table.add_row(
+            f"{dev['name']}",
+            f"NUMA node: {node}; IRQs: {irqs or 'none'}; NAPI threads: {threads or 'none'}",
+            "",
+        )
     return table
 
 

@@ -152,6 +152,15 @@ def _collect(host: Host, devices: list[str] | None) -> dict[str, Any]:
             ]
             for d in shown
         }
+        napi_threads = {
+            d["name"]: [
+                k["value"]
+                for n in d["napi"]
+                for k in n["knobs"]
+                if k["name"] == "pid" and k["value"]
+            ]
+            for d in shown
+        }
         return {
             "schema": SCHEMA,
             "host": {
@@ -165,7 +174,7 @@ def _collect(host: Host, devices: list[str] | None) -> dict[str, Any]:
             "knobs": [reading(ctx, k) for k in of_scope(Scope.HOST, Scope.NAMESPACE, Scope.SOCKET)],
             "devices": shown,
             "cpus": _cpus(host),
-            "platform": platform_facts.collect(host, irqs),
+            "platform": platform_facts.collect(host, irqs, napi_threads),
             "cpu_knobs": [
                 {
                     "cpu": cpu,

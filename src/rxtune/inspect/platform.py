@@ -123,8 +123,25 @@ def irqbalance(host: Host) -> list[int]:
     return sorted(pids)
 
 
-def device(host: Host, dev: str, irqs: list[int]) -> dict[str, Any]:
-    """A device's NUMA node and the CPUs each of its queue IRQs may run on."""
+def _thread(host: Host, pid: int) -> dict[str, Any]:
+    """A NAPI kthread: the CPUs it may run on and the one it ran on last."""
+    stat = _text(host.proc / str(pid) / "stat") or ""
+    fields = stat.rpartition(")")[2].split()
+    try:
+        allowed = ",".join(map(str, sorted(os.sched_getaffinity(pid))))
+    except OSError:
+        allowed = None
+    return {
+        "pid": pid,
+        "name": _text(host.proc / str(pid) / "comm"),
+        "cpus": allowed,
+        "last_cpu": int(fields[36]) if len(fields) > 36 else None,  # stat field 39
+    }
+
+
+def device(host: Host, dev: str, irqs: list[int], napi_pids: list[int]) -> dict[str, Any]:
+    """A device's NUMA node, the CPUs each of its queue IRQs may run on, and where its
+    threaded NAPIs' kthreads run."""
     node = _number(host.sys / "class/net" / dev / "device/numa_node")
     return {
         "name": dev,
@@ -138,11 +155,15 @@ def device(host: Host, dev: str, irqs: list[int]) -> dict[str, Any]:
             }
             for irq in irqs
         ],
+        "napi_threads": [_thread(host, pid) for pid in napi_pids],
     }
 
 
-def collect(host: Host, devices: dict[str, list[int]]) -> dict[str, Any]:
-    """The platform facts; `devices` maps each shown device to its queues' IRQs."""
+def collect(
+    host: Host, irqs: dict[str, list[int]], napi_threads: dict[str, list[int]]
+) -> dict[str, Any]:
+    """The platform facts; `irqs` and `napi_threads` map each shown device to its queues'
+    IRQs and its threaded NAPIs' kthread pids."""
     return {
         "cpuidle": cpuidle(host),
         "pm_qos": qos(host),
@@ -157,5 +178,5 @@ def collect(host: Host, devices: dict[str, list[int]]) -> dict[str, Any]:
         "cmdline": cmdline(host),
         "irqbalance_pids": irqbalance(host),
         "online_cpus": sorted(os.sched_getaffinity(0)),
-        "devices": [device(host, dev, irqs) for dev, irqs in devices.items()],
+        "devices": [device(host, dev, irqs[dev], napi_threads.get(dev, [])) for dev in irqs],
     }
