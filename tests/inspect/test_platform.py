@@ -17,6 +17,7 @@ import pytest
 from rxtune.backends import pm_qos
 from rxtune.backends.context import ReadContext
 from rxtune.backends.files import online_cpus
+from rxtune.errors import InvalidValue, Unsupported
 from rxtune.host import Host
 from rxtune.inspect import platform
 from rxtune.inspect.inventory import collect
@@ -93,7 +94,11 @@ def test_this_machine_shows_a_platform_section_that_validates():
         assert "no idle states" in facts["cpuidle"]["note"]
     assert [row["cpu"] for row in inventory["cpu_knobs"]] == online_cpus(Host())
     limits = [k for row in inventory["cpu_knobs"] for k in row["knobs"]]
-    assert {k["name"] for k in limits} == {"pm_qos_resume_latency_us", "scaling_governor"}
+    assert {k["name"] for k in limits} == {
+        "pm_qos_resume_latency_us",
+        "idle_states_disabled",
+        "scaling_governor",
+    }
 
 
 needs_pm_qos = pytest.mark.skipif(
@@ -128,3 +133,29 @@ def test_a_holder_killed_with_sigkill_leaves_nothing_behind():
     while pm_qos.in_force() != before and time.monotonic() < deadline:
         time.sleep(0.05)
     assert pm_qos.in_force() == before  # the kernel dropped the request with the process
+
+
+def test_idle_states_are_disabled_by_name_and_read_back(tmp_path):
+    host = haltpoll_tree(tmp_path)
+    knob = get("idle_states_disabled")
+    with ReadContext(host) as ctx:
+        assert knob.read(ctx, Target(cpu=0)) == "none"
+        assert knob.read(ctx, Target(cpu=1)) == "haltpoll"  # the tree disables it on cpu1
+        knob.write(ctx, "haltpoll", Target(cpu=0))
+        assert knob.read(ctx, Target(cpu=0)) == "haltpoll"
+        knob.write(ctx, "none", Target(cpu=1))
+        assert knob.read(ctx, Target(cpu=1)) == "none"
+        with pytest.raises(InvalidValue, match="no idle state C6"):
+            knob.write(ctx, "C6", Target(cpu=0))
+    command = knob.command("POLL,haltpoll", Target(cpu=1))
+    assert "/sys/devices/system/cpu/cpu1/cpuidle/state*" in command and "POLL|haltpoll)" in command
+
+
+def test_a_cpu_without_idle_states_says_so():
+    knob = get("idle_states_disabled")
+    with ReadContext(Host()) as ctx:
+        if (Path("/sys/devices/system/cpu/cpu0/cpuidle")).exists():
+            assert knob.read(ctx, Target(cpu=0))  # "none" or the disabled states' names
+        else:
+            with pytest.raises(Unsupported, match="no cpuidle states"):
+                knob.read(ctx, Target(cpu=0))

@@ -131,17 +131,18 @@ def test_a_tiny_sweep_is_valid_confirms_and_an_interrupted_one_resumes(tmp_path)
         assert set(done["frontiers"][sweep.rate_name(rate)]) <= {"epoll", "spin"}
 
 
+def epoll_at_20k(*dimensions: sweep.Dimension) -> sweep.SweepOptions:
+    """A one-strategy sweep of short points, nothing confirmed, over these dimensions."""
+    return sweep.SweepOptions(
+        select(["epoll"], [50], "load"), [20_000], point_s=0.5, rounds=1,
+        confirm_candidates=0, dimensions=dimensions,
+    )  # fmt: skip
+
+
 @pytest.mark.root
 def test_a_knob_is_a_dimension_set_for_its_points_and_restored():
     before = host_knobs()
-    options = sweep.SweepOptions(
-        select(["epoll"], [50], "load"),
-        [20_000],
-        point_s=0.5,
-        rounds=1,
-        confirm_candidates=0,
-        dimensions=(sweep.Dimension(get("napi_defer_hard_irqs"), (0, 3)),),
-    )
+    options = epoll_at_20k(sweep.Dimension(get("napi_defer_hard_irqs"), (0, 3)))
     seen = []
     real_set = TransientChanges.set
 
@@ -168,15 +169,9 @@ def test_a_knob_is_a_dimension_set_for_its_points_and_restored():
 @pytest.mark.root
 def test_a_knob_the_device_lacks_is_refused_with_the_reason_and_changes_nothing():
     before = host_knobs()
-    options = sweep.SweepOptions(
-        select(["epoll"], [50], "load"),
-        [20_000],
-        point_s=0.5,
-        rounds=1,
-        dimensions=(
-            sweep.Dimension(get("netdev_budget"), (300, 600)),
-            sweep.Dimension(get("rx-usecs"), (0, 100)),
-        ),
+    options = epoll_at_20k(
+        sweep.Dimension(get("netdev_budget"), (300, 600)),
+        sweep.Dimension(get("rx-usecs"), (0, 100)),
     )
     with pytest.raises(Unsupported, match=r"rx-usecs on (rx0|tx0): .*not supported"):
         sweep.run(options)

@@ -8,7 +8,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from ..errors import NotPermitted, RxtuneError, Unsupported
+from ..errors import InvalidValue, NotPermitted, RxtuneError, Unsupported
 from ..host import Host
 from ..knobs.model import Knob, Rendered, Scope, Target
 from .context import ReadContext
@@ -142,6 +142,55 @@ class CpuFile:
 
     def render(self, knob: Knob, target: Target, value: Any, ctx: ReadContext | None) -> Rendered:
         return _echo(f"/sys/devices/system/cpu/cpu{target.cpu}/{knob.where}", value)
+
+
+class CpuIdleStates:
+    """Which cpuidle states a CPU may not enter: each stateN/disable under
+    /sys/devices/system/cpu/cpu{N}/cpuidle, as the names of the disabled states."""
+
+    kind = "sysfs"
+
+    def _states(self, ctx: ReadContext, target: Target) -> dict[str, Path]:
+        base = ctx.host.sys / f"devices/system/cpu/cpu{target.cpu}/cpuidle"
+        states = {
+            (state / "name").read_text().strip(): state
+            for state in sorted(base.glob("state[0-9]*"))
+        }
+        if not states:
+            driver = ctx.host.sys / "devices/system/cpu/cpuidle/current_driver"
+            name = driver.read_text().strip() if driver.exists() else "absent"
+            raise Unsupported(f"cpu{target.cpu} has no cpuidle states (cpuidle driver {name})")
+        return states
+
+    def read(self, ctx: ReadContext, knob: Knob, target: Target) -> Any:
+        states = self._states(ctx, target)
+        off = [name for name, path in states.items() if _read_file(path / "disable", knob) == "1"]
+        return ",".join(off) or "none"
+
+    def _wanted(self, states: dict[str, Path], value: str) -> dict[str, str]:
+        names = [] if value == "none" else value.split(",")
+        unknown = [n for n in names if n not in states]
+        if unknown:
+            raise InvalidValue(f"no idle state {', '.join(unknown)}", list(states))
+        return {name: "1" if name in names else "0" for name in states}
+
+    def write(self, ctx: ReadContext, knob: Knob, target: Target, value: Any) -> None:
+        states = self._states(ctx, target)
+        for name, flag in self._wanted(states, value).items():
+            _write_file(states[name] / "disable", flag)
+
+    def check_writable(self, ctx: ReadContext, knob: Knob, target: Target) -> None:
+        for path in self._states(ctx, target).values():
+            _check_writable(path / "disable")
+
+    def render(self, knob: Knob, target: Target, value: Any, ctx: ReadContext | None) -> Rendered:
+        # by name, as the host lists its states: the same line works wherever they differ
+        off = "|".join(value.split(",")) if value != "none" else "''"
+        base = f"/sys/devices/system/cpu/cpu{target.cpu}/cpuidle"
+        return Rendered(
+            f'for s in {base}/state*; do case "$(cat $s/name)" in {off}) echo 1;; '
+            f"*) echo 0;; esac > $s/disable; done"
+        )
 
 
 class IrqAffinity:

@@ -103,6 +103,11 @@ def _device(ctx: ReadContext, dev: str, interrupts: list[procfs.InterruptLine]) 
     return entry
 
 
+def _read_values(parts: list[dict[str, Any]], name: str) -> list[Any]:
+    """The values one knob read on each queue or NAPI of a device, where it has one."""
+    return [k["value"] for part in parts for k in part["knobs"] if k["name"] == name and k["value"]]
+
+
 def _cpus(host: Host) -> list[dict[str, Any]]:
     softnet = {row["cpu"]: row for row in procfs.read_softnet(host)}
     softirqs = procfs.read_softirqs(host)
@@ -143,24 +148,8 @@ def _collect(host: Host, devices: list[str] | None) -> dict[str, Any]:
     interrupts = procfs.read_interrupts(host)
     with ReadContext(host) as ctx:
         shown = [_device(ctx, dev, interrupts) for dev in chosen]
-        irqs = {
-            d["name"]: [
-                k["value"]
-                for q in d["queues"]
-                for k in q["knobs"]
-                if k["name"] == "irq" and k["value"]
-            ]
-            for d in shown
-        }
-        napi_threads = {
-            d["name"]: [
-                k["value"]
-                for n in d["napi"]
-                for k in n["knobs"]
-                if k["name"] == "pid" and k["value"]
-            ]
-            for d in shown
-        }
+        irqs = {d["name"]: _read_values(d["queues"], "irq") for d in shown}
+        napi_threads = {d["name"]: _read_values(d["napi"], "pid") for d in shown}
         return {
             "schema": SCHEMA,
             "host": {

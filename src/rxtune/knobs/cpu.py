@@ -4,8 +4,8 @@ its CPU chose; these bound that choice without a spinning thread."""
 
 from __future__ import annotations
 
-from ..backends.files import CpuFile
-from .model import Knob, LatencyLimit, Scope, Word
+from ..backends.files import CpuFile, CpuIdleStates
+from .model import Knob, LatencyLimit, Names, Scope, Word
 
 _FILE = CpuFile()
 
@@ -23,6 +23,18 @@ KNOBS = (
         valid=LatencyLimit(),
         group="pm_qos",
         default_note="0: no limit",
+    ),
+    Knob(
+        "idle_states_disabled",
+        Scope.CPU,
+        "names",
+        "none",
+        (3, 10),
+        CpuIdleStates(),
+        "cpuidle/stateN/disable",
+        "idle states this CPU may not enter (e.g. the deep ones, whose exit a wake-up pays)",
+        valid=Names(),
+        group="cpuidle",
     ),
     Knob(
         "scaling_governor",

@@ -174,6 +174,23 @@ class Word:
 
 
 @dataclass(frozen=True)
+class Names:
+    """A set of names, comma-separated ("C6,C3"), or none."""
+
+    def check(self, name: str, value: Any) -> str:
+        text = value.strip() if isinstance(value, str) else ""
+        if text.lower() == "none":
+            return "none"
+        parts = text.split(",")
+        if not all(re.fullmatch(r"[A-Za-z0-9_-]{1,32}", part, re.ASCII) for part in parts):
+            raise InvalidValue(f"{name}={value!r} is not a list of names", self.describe())
+        return ",".join(sorted(set(parts), key=parts.index))
+
+    def describe(self) -> str:
+        return "names, comma-separated (e.g. C6,C3), or none"
+
+
+@dataclass(frozen=True)
 class Hexmask:
     def check(self, name: str, value: Any) -> str:
         text = value.strip() if isinstance(value, str) else ""
@@ -200,7 +217,7 @@ class Knob:
     backend: Backend
     where: str  # the path or attribute the backend addresses
     doc: str  # one line: what it does to the receive path
-    valid: Range | Boolean | CpuList | Hexmask | LatencyLimit | Word | None = U32  # None: read-only
+    valid: Range | Boolean | CpuList | Hexmask | LatencyLimit | Word | Names | None = U32
     default_note: str = ""  # where the default depends on something
     group: str = ""  # display group within a scope (sysfs, coalesce, ...)
     cli: str = ""  # the name ethtool's command line uses, where it differs from `where`
