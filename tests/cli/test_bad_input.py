@@ -114,6 +114,7 @@ def invocations(files: list[str]) -> st.SearchStrategy[list[str]]:
             ("--pm-qos", value),
             ("--sender-cpu", value),
             ("--receiver-cpu", value),
+            ("--napi-cpu", value),
             ("--interface", name),
             ("--save", nowhere),
             ("--csv", nowhere),

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import json
+import os
 from typing import Any
 
-from ..errors import InvalidValue, Unsupported
+from ..errors import InvalidValue, NotPermitted, RxtuneError, Unsupported
 from ..host import Host
-from ..knobs.model import Knob, Rendered, Target
+from ..knobs.model import CpuList, Knob, Rendered, Target
 from .context import ReadContext
 from .netlink import ethtool, netdev
 
@@ -156,6 +157,42 @@ class NapiAttr:
     def render(self, knob: Knob, target: Target, value: Any, ctx: ReadContext | None) -> Rendered:
         request = json.dumps({"id": target.napi, knob.where: int(value)})
         return Rendered(f"ynl --family netdev --do napi-set --json '{request}'")
+
+
+class NapiThreadCpus:
+    """The CPUs a threaded NAPI's kernel thread may run on: its pid from napi-get, then
+    sched_getaffinity / sched_setaffinity, as `taskset -p` does."""
+
+    kind = "sched"
+
+    def _pid(self, ctx: ReadContext, target: Target) -> int:
+        for instance in napi_list(ctx):
+            if instance["id"] == target.napi:
+                if not instance.get("pid"):
+                    raise Unsupported(
+                        f"NAPI {target.napi} has no kernel thread: turn threaded NAPI on "
+                        "(threaded=on on its device) first"
+                    )
+                return int(instance["pid"])
+        raise Unsupported(f"no NAPI instance {target.napi}")
+
+    def check_writable(self, ctx: ReadContext, knob: Knob, target: Target) -> None:
+        self._pid(ctx, target)
+
+    def read(self, ctx: ReadContext, knob: Knob, target: Target) -> Any:
+        return CpuList.of(os.sched_getaffinity(self._pid(ctx, target)))
+
+    def write(self, ctx: ReadContext, knob: Knob, target: Target, value: Any) -> None:
+        try:
+            os.sched_setaffinity(self._pid(ctx, target), CpuList.cpus(value))
+        except PermissionError:
+            raise NotPermitted("moving a kernel thread needs root") from None
+        except OSError as error:
+            raise RxtuneError(f"sched_setaffinity({value}): {error.strerror}") from None
+
+    def render(self, knob: Knob, target: Target, value: Any, ctx: ReadContext | None) -> Rendered:
+        # the thread is named napi/DEV-ID; its pid changes when threading is switched
+        return Rendered(f"taskset -pc {value} $(pgrep -x 'napi/{target.dev}-{target.napi}')")
 
 
 class QueueAttr:

@@ -7,7 +7,7 @@ from typing import Any
 from ..backends.context import ReadContext
 from ..errors import VerifyFailed
 from ..host import Host
-from ..knobs.model import Knob, Target
+from ..knobs.model import CpuList, Knob, Target
 
 
 def read_value(host: Host, knob: Knob, target: Target) -> Any:
@@ -49,4 +49,6 @@ def _normalize(knob: Knob, value: Any) -> Any:
         return bool(value)
     if knob.unit == "hex cpu mask":
         return int(str(value).replace(",", ""), 16)
+    if knob.unit == "cpu list":
+        return CpuList.cpus(value)
     return value

@@ -401,6 +401,12 @@ def bench(
     receiver_cpu: int | None = typer.Option(
         None, "--receiver-cpu", parser=strict_int, help="pin the testbed's receiver to this CPU"
     ),
+    napi_cpu: int | None = typer.Option(
+        None,
+        "--napi-cpu",
+        parser=strict_int,
+        help="threaded NAPI (implies --threaded) with its threads pinned to this CPU",
+    ),
     wait: float = WAIT,
 ) -> None:
     """Measure every receive strategy side by side on a private veth testbed (two network
@@ -423,7 +429,10 @@ def bench(
         message_size=message_size,
         testbed=testbed,
         device=bench_run.DeviceSettings(
-            defer_hard_irqs, gro_flush_timeout, threaded, irq_suspend_timeout
+            defer_hard_irqs,
+            gro_flush_timeout,
+            True if napi_cpu is not None and threaded is None else threaded,
+            irq_suspend_timeout,
         ),
         interface=interface,
         peer=peer,
@@ -435,6 +444,7 @@ def bench(
         rounds=rounds,
         sender_cpu=sender_cpu,
         receiver_cpu=receiver_cpu,
+        napi_cpu=napi_cpu,
     )
     options.validate()
     for path in (save, csv_path):  # refuse before a long run, not after it

@@ -140,6 +140,26 @@ class CpuList:
     def describe(self) -> str:
         return "cpu list"
 
+    @staticmethod
+    def cpus(text: str) -> frozenset[int]:
+        """The CPUs of a list: "0-2,5" -> {0, 1, 2, 5}."""
+        found: set[int] = set()
+        for part in str(text).split(","):
+            low, _, high = part.strip().partition("-")
+            found.update(range(int(low), int(high or low) + 1))
+        return frozenset(found)
+
+    @staticmethod
+    def of(cpus: set[int] | frozenset[int]) -> str:
+        """The shortest list: {0, 1, 2, 5} -> "0-2,5"."""
+        parts, ordered = [], sorted(cpus)
+        while ordered:
+            low = high = ordered.pop(0)
+            while ordered and ordered[0] == high + 1:
+                high = ordered.pop(0)
+            parts.append(f"{low}-{high}" if high > low else f"{low}")
+        return ",".join(parts)
+
 
 @dataclass(frozen=True)
 class LatencyLimit:

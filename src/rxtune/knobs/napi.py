@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from ..backends.netlink_knobs import NapiAttr
-from .model import U32, Knob, Range, Scope
+from ..backends.netlink_knobs import NapiAttr, NapiThreadCpus
+from .model import U32, CpuList, Knob, Range, Scope
 
 _NAPI = NapiAttr()
 
@@ -80,5 +80,18 @@ KNOBS = (
         (6, 18),
         "0: softirq, 1: kernel thread, 2: busy-poll thread",
         valid=Range(0, 2),
+    ),
+    Knob(
+        "thread-cpus",
+        Scope.NAPI,
+        "cpu list",
+        None,
+        (5, 12),
+        NapiThreadCpus(),
+        "pid",
+        "CPUs the NAPI's kernel thread may run on (threaded NAPI): where the poll runs",
+        valid=CpuList(),
+        group="napi",
+        default_note="every CPU",
     ),
 )

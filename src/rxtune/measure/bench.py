@@ -97,6 +97,13 @@ class Options:
     # testbed's split, sender on the first CPU, receiver on the last)
     sender_cpu: int | None = None
     receiver_cpu: int | None = None
+    napi_cpu: int | None = None  # threaded NAPI: pin its kernel threads to this CPU
+
+    def bench_knobs(self) -> tuple[tuple[Knob, Any], ...]:
+        """The registry knobs set for the whole bench, --napi-cpu's among them."""
+        if self.napi_cpu is None:
+            return self.knobs
+        return (*self.knobs, (get("thread-cpus", Scope.NAPI), str(self.napi_cpu)))
 
     @property
     def round_count(self) -> int:
@@ -162,9 +169,14 @@ class Options:
                 f"this process may run on {sorted(os.sched_getaffinity(0))} only"
             )
         allowed = sorted(os.sched_getaffinity(0))
+        if self.napi_cpu is not None and not self.device.threaded:
+            raise InvalidValue(
+                "--napi-cpu pins the threads of threaded NAPI", "--napi-cpu with --threaded"
+            )
         for option, cpu in (
             ("--sender-cpu", self.sender_cpu),
             ("--receiver-cpu", self.receiver_cpu),
+            ("--napi-cpu", self.napi_cpu),
         ):
             if cpu is not None and cpu not in allowed:
                 raise InvalidValue(f"{option} {cpu}", [str(c) for c in allowed])
@@ -245,7 +257,7 @@ def preflight(options: Options) -> None:
     registry knob it would set (for the bench, or for a strategy's rounds) exists there
     and can be written: raises Unsupported naming the knob and the device."""
     options.validate()
-    knobs = {*options.knobs, *(kv for s in options.strategies for kv in s.knobs)}
+    knobs = {*options.bench_knobs(), *(kv for s in options.strategies for kv in s.knobs)}
     if not knobs:
         return
     missing: dict[str, str] = {}  # knob name -> where and why, the first device that says
@@ -429,7 +441,7 @@ def run(options: Options, progress: Progress | None = None) -> dict[str, Any]:
         started = time.time()
         with _sides(options) as sides, TransientChanges("rxtune bench") as changes:
             _apply(changes, sides, options.device.sysfs(), options.device.napi(), {})
-            _apply_knobs(changes, sides, options.knobs)
+            _apply_knobs(changes, sides, options.bench_knobs())
             metadata = {
                 "kernel": platform.release(),
                 "cpus": os.cpu_count(),
@@ -441,7 +453,7 @@ def run(options: Options, progress: Progress | None = None) -> dict[str, Any]:
                 "duration_s": options.duration_s,
                 "pinning": {"client_cpu": sides.client.cpu, "reflector_cpu": sides.reflector.cpu},
                 "device_settings": {**options.device.sysfs(), **options.device.napi()},
-                "knobs_set": {knob.name: value for knob, value in options.knobs},
+                "knobs_set": {knob.name: value for knob, value in options.bench_knobs()},
                 "knobs": _snapshot(sides),
                 "recovered": {"restored": recovered, "removed_namespaces": removed},
             }
