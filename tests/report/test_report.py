@@ -45,3 +45,19 @@ def test_a_file_that_is_no_result_is_refused(tmp_path):
 @pytest.mark.parametrize("name", ["throughput.json", "testbed_b_pitfall.json"])
 def test_every_saved_result_draws(tmp_path, name):
     run_rxtune("report", str(RESULTS / name), "-o", str(tmp_path / "r.html"), check=True)
+
+
+def test_polling_in_idle_is_drawn_beside_the_receive_cost():
+    """A PM QoS row's hidden cost (its CPUs' time in the POLL idle state) gets a bar segment
+    of its own; without one the figure is unchanged."""
+    import json
+
+    from rxtune.report import figures
+
+    runs = json.loads((RESULTS / "load_100k.json").read_text())["runs"][:2]
+    plain = figures.cpu_parts(runs)
+    assert figures.cpu_parts(runs) == plain  # the same rows draw the same bytes
+    runs[1]["cost"]["polling_in_idle_ns"] = 5 * runs[1]["cost"]["receive_cpu_ns"]
+    drawn = figures.cpu_parts(runs)
+    assert plain and drawn and plain.startswith(PNG) and drawn.startswith(PNG)
+    assert drawn != plain

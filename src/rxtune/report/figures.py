@@ -95,6 +95,14 @@ def cpu_parts(runs: list[dict[str, Any]]) -> bytes | None:
         ]
         axis.barh([r["label"] for r in rows], values, left=left, label=name)
         left = [a + b for a, b in zip(left, values, strict=True)]
+    # a PM QoS limit's cost: CPUs spinning in the idle loop, which busy time counts as idle
+    polling = [
+        (r["cost"].get("polling_in_idle_ns") or 0) / max(r["packets"]["received"], 1) / 1000
+        for r in rows
+    ]
+    if any(polling):
+        axis.barh([r["label"] for r in rows], polling, left=left, hatch="//", color="white",
+                  edgecolor="tab:red", label="polling in idle (not busy time)")  # fmt: skip
     thread = [(r["cost"]["thread_cpu_ns_per_packet"] or 0) / 1000 for r in rows]
     axis.scatter(thread, [r["label"] for r in rows], color="black", marker="|", s=200,
                  label="the receiving thread alone", zorder=3)  # fmt: skip
