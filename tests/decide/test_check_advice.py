@@ -10,7 +10,7 @@ import pytest
 from rxtune.decide import check_advice
 from rxtune.decide.compare import Ratio
 
-from conftest import host_knobs
+from conftest import host_knobs, run_rxtune
 
 SAME, BETTER, WORSE = Ratio(1.0, 0.9, 1.1), Ratio(0.5, 0.4, 0.6), Ratio(2.0, 1.8, 2.2)
 
@@ -98,3 +98,21 @@ def test_a_piece_known_to_hurt_latency_is_seen_to():
     # which makes it a trade (a bad one), never help
     assert found["ratios"]["p50"]["ci"][0] > 2, found
     assert found["verdict"] in ("hurt", "traded"), found
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [
+        ["--knob", "netdev_budget=600"],
+        ["--strategy", "epoll"],
+        ["--budget", "60"],
+        ["--busy-poll-us", "20"],
+        ["--rounds", "-1"],
+        ["--rates", "flood"],
+        ["--rates", "x"],
+        ["--testbed", "Z"],
+    ],
+)
+def test_check_advice_refuses_what_it_would_ignore_or_cannot_take_before_measuring(extra):
+    out = run_rxtune("sweep", "--check-advice", *extra, "--save", "/tmp/rxtune-check.json")
+    assert out.returncode == 2 and "valid:" in out.stderr and "Traceback" not in out.stderr

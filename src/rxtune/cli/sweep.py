@@ -107,6 +107,23 @@ def sweep(
     times and the whole machine's receive CPU, and per rate the frontier (points no other
     point beats on both p99 and CPU). Ctrl-C keeps the rates measured; --resume continues."""
     if check_advice:
+        # the check measures its own pieces: a grid option given with it would be ignored
+        given = {
+            "--strategy": strategies is not None,
+            "--busy-poll-us": busy_poll_us != "50",
+            "--knob": bool(knobs),
+            "--point-seconds": point_s != 0.6,
+            "--confirm": confirm != sweeping.MAX_CANDIDATES,
+            "--budget": budget is not None,
+            "--resume": resume is not None,
+        }
+        if any(given.values()):
+            raise InvalidValue(
+                f"{', '.join(o for o, on in given.items() if on)} with --check-advice",
+                "--rates, --rounds, --testbed, --save, --json and --wait",
+            )
+        if not 1 <= rounds <= 100:
+            raise InvalidValue(f"--rounds {rounds}", "1..100 (the check runs at least 5)")
         _check_advice(rates, rounds, testbed, save or Path("check-advice.json"), as_json, wait)
         return
     save = save or Path("sweep.json")
