@@ -11,6 +11,7 @@ from pyroute2 import IPRoute
 
 from rxtune.changes.lock import host_lock
 from rxtune.changes.transient import TransientChanges
+from rxtune.engine import paths
 from rxtune.host import call_in_netns
 from rxtune.knobs.registry import get
 from rxtune.measure import bench, load
@@ -101,7 +102,7 @@ def test_xdp_program_is_detached_after_a_run_and_after_a_failure(monkeypatch):
         def broken_socket(*args):
             raise OSError(95, "Operation not supported")
 
-        monkeypatch.setattr(load._engine, "xsk_open", broken_socket)
+        monkeypatch.setattr(paths._engine, "rx_xdp", broken_socket)
         with (
             MachineAccount() as account,
             pytest.raises(Exception, match="AF_XDP socket on rx0: Operation not supported"),

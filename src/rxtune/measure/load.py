@@ -16,13 +16,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from pyroute2 import IPRoute
 
 from ..backends import procfs
-from ..backends.sockopt import SO_INCOMING_NAPI_ID, SO_RXQ_OVFL
 from ..engine import _engine
-from ..engine.sockets import open_udp
-from ..errors import NotPermitted, RxtuneError, Unsupported
+from ..engine.paths import MAX_BATCH, URING_SETUP, PathOptions, attach_xdp, open_path, refused
+from ..errors import RxtuneError
 from ..host import Host, Worker
 from ..strategies import LOAD, Receiver, Strategy
 from .counters import (
@@ -45,19 +43,12 @@ START_ALLOWANCE_S = 0.15  # the sender starts this long after the receiver is re
 DRAIN_S = 0.2  # the receiver keeps going this long after the sender stops
 FLOOD_BATCH = 32
 MAX_RATE = 2_000_000
-ETH_P_IP = 0x0800
-XDP_FLAGS_DRV_MODE = 1 << 2
-XSK_BUSY_WAIT_S = 2.0
 
 
 # latency, send_delay, to_stamp, stamp_to_app: per-packet arrays (load mode), or None
 Arrays = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None
 SPLITS = ("send_delay", "to_rx_stamp", "rx_stamp_to_app")
-# a receive loop, set up: (deadline_ns, arrays, seen bitmap, realtime - monotonic) -> stats
-Loop = Callable[[int, Arrays, bytearray, int], dict[str, int]]
 URING_BATCH_WAIT_US = 50  # a sleeping io_uring receiver in throughput mode waits for a batch
-# completions run as task work in the waiter itself: no IPI that ends a busy poll (load.h)
-URING_SETUP = _engine.IORING_SETUP_SINGLE_ISSUER | _engine.IORING_SETUP_DEFER_TASKRUN
 
 
 @dataclass(frozen=True)
@@ -96,173 +87,38 @@ def _softnet_dropped() -> int:
     return sum(row["dropped"] for row in procfs.read_softnet(Host()))
 
 
-class _Receiver:
-    """Sets a strategy's receive path up, runs the C loop, tears it down."""
-
-    def __init__(self, strategy: Strategy, me: Endpoint, dev: str, settings: LoadSettings):
-        self.strategy, self.me, self.dev, self.settings = strategy, me, dev, settings
-        self.closers: list[Callable[[], None]] = []
-        self.napi_source: socket.socket | None = None
-        self.xsk: Any = None
-
-    def open(self) -> Loop:
-        kind = self.strategy.kind
-        if kind == Receiver.SOCKET:
-            return self._socket()
-        if kind == Receiver.IO_URING:
-            return self._uring()
-        if kind == Receiver.TPACKET:
-            return self._tpacket()
-        return self._xdp()
-
-    def _udp(self) -> socket.socket:
-        sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        self.closers.append(sock.close)
-        sock.bind((self.me.address, PORT))
-        if self.settings.rcvbuf:
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, self.settings.rcvbuf)
-        return sock
-
-    def _socket(self) -> Loop:
-        opened = open_udp(
-            self.strategy,
-            (self.me.address, PORT),
-            rx_timestamps=self.settings.records_latency,
-            rcvbuf=self.settings.rcvbuf,
-        )
-        self.closers.append(opened.close)
-        opened.sock.setsockopt(socket.SOL_SOCKET, SO_RXQ_OVFL, 1)
-        self.napi_source = opened.sock
-        fd, epfd, wait, batch = (
-            opened.sock.fileno(),
-            opened.epfd,
-            int(self.strategy.wait),
-            self.strategy.batch,
-        )
-        return lambda deadline, arrays, seen, offset: _engine.rx_socket(
-            fd, epfd, wait, batch, deadline, arrays, seen, offset
-        )
-
-    def _uring(self) -> Loop:
-        sock = self._udp()
-        self.napi_source = sock
-        fd, s = sock.fileno(), self.strategy
-        buffers = self.settings.uring_buffers
-        # a busy poller waits for one completion (the kernel busy polls once before it
-        # sleeps); a sleeper in throughput mode waits for a batch, or 50 µs after the first
-        batch = 1 if s.busy_poll_us or self.settings.records_latency else s.batch
-        min_wait = 0 if batch == 1 else URING_BATCH_WAIT_US
-        return lambda deadline, arrays, seen, offset: _engine.rx_uring(
-            fd,
-            256,
-            buffers,
-            2048,
-            s.busy_poll_us or 0,
-            1 if s.busy_poll_us else 0,
-            batch,
-            min_wait,
-            self.settings.uring_setup,
-            deadline,
-            arrays,
-            seen,
-            offset,
-        )
-
-    def _tpacket(self) -> Loop:
-        # a UDP socket swallows the datagrams the stack still delivers (no ICMP unreachable)
-        sink = self._udp()
-        sink.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-        try:
-            raw = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(ETH_P_IP))
-        except PermissionError:
-            raise NotPermitted("packet sockets need CAP_NET_RAW") from None
-        self.closers.append(raw.close)
-        raw.bind((self.dev, ETH_P_IP))
-        self.napi_source = raw
-        st = self.settings
-        fd = raw.fileno()
-        return lambda deadline, arrays, seen, offset: _engine.rx_tpacket(
-            fd,
-            st.tpacket_block_size,
-            st.tpacket_blocks,
-            st.tpacket_timeout_ms,
-            PORT,
-            deadline,
-            arrays,
-            seen,
-            offset,
-        )
-
-    def _xdp(self) -> Loop:
-        try:
-            prog_fd, map_fd = _engine.xdp_prog_load()
-        except OSError as error:
-            raise Unsupported(
-                f"loading the XDP redirect program: {error.strerror} ({error.filename})"
-            ) from None
-        self.closers += [lambda: os.close(prog_fd), lambda: os.close(map_fd)]
-        index = socket.if_nametoindex(self.dev)
-        self.closers.append(_attach_xdp(index, prog_fd))
-        # the previous run's socket leaves its queue in a deferred release: EBUSY for a while
-        give_up = time.monotonic() + XSK_BUSY_WAIT_S
-        while True:
-            try:
-                self.xsk = _engine.xsk_open(index, 0, map_fd, self.settings.xsk_frames)
-                break
-            except OSError as error:
-                if error.errno != errno.EBUSY or time.monotonic() > give_up:
-                    raise Unsupported(f"AF_XDP socket on {self.dev}: {error.strerror}") from None
-                time.sleep(0.02)
-        self.closers.append(self._close_xsk)
-        poll_mode = int(self.strategy.poll_mode)
-        return lambda deadline, arrays, seen, offset: _engine.rx_xdp(
-            self.xsk, poll_mode, PORT, deadline, arrays, seen
-        )
-
-    def _close_xsk(self) -> None:
-        self.xsk = None  # the capsule's destructor closes the socket and frees the UMEM
-
-    def napi_id(self) -> int:
-        if self.napi_source is None:
-            return 0
-        try:
-            return self.napi_source.getsockopt(socket.SOL_SOCKET, SO_INCOMING_NAPI_ID)
-        except OSError:
-            return 0
-
-    def close(self) -> None:
-        while self.closers:
-            self.closers.pop()()
-
-
-def _attach_xdp(index: int, prog_fd: int) -> Callable[[], None]:
-    """Attach an XDP program in driver mode to a device of this namespace; returns the
-    detach."""
-
-    def set_fd(fd: int) -> None:
-        with IPRoute() as ipr:
-            ipr.link(
-                "set",
-                index=index,
-                xdp={"attrs": [("IFLA_XDP_FD", fd), ("IFLA_XDP_FLAGS", XDP_FLAGS_DRV_MODE)]},
-            )
-
-    set_fd(prog_fd)
-    return lambda: set_fd(-1)
+def path_options(strategy: Strategy, settings: LoadSettings) -> PathOptions:
+    """The receive path as the bench sizes it: a socket strategy takes its own batch, a ring
+    as much as it holds (up to the engine's largest batch)."""
+    # a busy poller waits for one completion; a sleeper in throughput mode for a batch
+    uring_batch = 1 if strategy.busy_poll_us or settings.records_latency else strategy.batch
+    return PathOptions(
+        batch=strategy.batch if strategy.kind == Receiver.SOCKET else MAX_BATCH,
+        timestamps=settings.records_latency,
+        rcvbuf=settings.rcvbuf,
+        uring_buffers=settings.uring_buffers,
+        uring_wait_nr=uring_batch,
+        uring_min_wait_us=0 if uring_batch == 1 else URING_BATCH_WAIT_US,
+        uring_setup=settings.uring_setup,
+        tpacket_block_size=settings.tpacket_block_size,
+        tpacket_blocks=settings.tpacket_blocks,
+        tpacket_timeout_ms=settings.tpacket_timeout_ms,
+        xsk_frames=settings.xsk_frames,
+    )
 
 
 def _null_receive(ready: Callable[[], None], dev: str, seconds: float) -> dict[str, int]:
     """Drop every frame at the receiving device with XDP for a while: no receiver at all."""
     prog_fd = _engine.xdp_drop_prog_load()
     try:
-        detach = _attach_xdp(socket.if_nametoindex(dev), prog_fd)
+        link = attach_xdp(socket.if_nametoindex(dev), prog_fd)
         try:
             before = netns_snapshot()
             ready()
             time.sleep(seconds)
             after = netns_snapshot()
         finally:
-            detach()
+            os.close(link)
     finally:
         os.close(prog_fd)
     # what got past the program: delivered to a socket, or to no port
@@ -318,17 +174,17 @@ def _port_holders(port: int) -> str:
 def _receive(
     ready: Callable[[], None], strategy: Strategy, me: Endpoint, dev: str, settings: LoadSettings
 ) -> dict[str, Any]:
-    receiver = _Receiver(strategy, me, dev, settings)
     try:
-        try:
-            loop = receiver.open()
-        except OSError as error:
-            if error.errno != errno.EADDRINUSE:
-                raise
-            raise RxtuneError(
-                f"{strategy.label}: UDP port {PORT} on {me.address} is taken in "
-                f"namespace {me.netns} (holders: {_port_holders(PORT)})"
-            ) from None
+        path = open_path(strategy, me.address, PORT, dev, path_options(strategy, settings))
+    except OSError as error:
+        if error.errno != errno.EADDRINUSE:
+            raise
+        raise RxtuneError(
+            f"{strategy.label}: UDP port {PORT} on {me.address} is taken in "
+            f"namespace {me.netns} (holders: {_port_holders(PORT)})"
+        ) from None
+    assert path.rx is not None
+    try:
         capacity = settings.offered
         # filled, so every page is faulted in before the clock starts
         arrays: Arrays = (
@@ -344,28 +200,21 @@ def _receive(
             (START_ALLOWANCE_S + settings.duration_s + DRAIN_S) * 1e9
         )
         try:
-            stats = loop(deadline, arrays, seen, offset)
+            stats = path.rx.run(deadline, arrays, seen, offset)
         except OSError as error:  # the kernel refused a piece of the strategy
-            raise Unsupported(
-                f"{strategy.label}: {error.strerror}"
-                + (
-                    " (kernel.io_uring_disabled?)"
-                    if strategy.kind == Receiver.IO_URING and error.errno == errno.EPERM
-                    else ""
-                )
-            ) from None
+            raise refused(strategy, error) from None
         after = (netns_snapshot(), _softnet_dropped(), _device_drops(dev))
         received = min(stats["packets"], capacity)
         return {
             "stats": stats,
-            "napi_id": receiver.napi_id(),
+            "napi_id": path.napi_id(),
             "netns": netns_delta(before[0], after[0]),
             "softnet_dropped": after[1] - before[1],
             "device_drops": {k: after[2][k] - before[2][k] for k in after[2]},
             "samples": None if arrays is None else tuple(a[:received] for a in arrays),
         }
     finally:
-        receiver.close()
+        path.close()
 
 
 def _switches(pid: int | None) -> int:

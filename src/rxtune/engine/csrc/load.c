@@ -3,15 +3,10 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
-#include <arpa/inet.h>
-#include <netinet/ip.h>
-#include <netinet/udp.h>
-#include <net/ethernet.h>
 
 #define MAX_BATCH 256
 #define LATE_NS 10000
 #define BUF_SIZE 2048
-#define CONTROL_SIZE 128
 
 static int send_load(const int *fds, int nfds, size_t message_size, uint64_t rate_pps,
                      int64_t duration_ns, int batch, struct rxt_stall stall,
@@ -122,102 +117,6 @@ void rxt_record_packet(struct rxt_rx_record *rec, struct rxt_rx_stats *st, const
     st->packets++;
 }
 
-const char *rxt_udp_payload(const struct rxt_rx_record *rec, const char *frame, size_t len,
-                            size_t *payload_len)
-{
-    if (len < sizeof(struct ether_header) + sizeof(struct iphdr) + sizeof(struct udphdr))
-        return NULL;
-    const struct ether_header *eth = (const struct ether_header *)frame;
-    if (eth->ether_type != htons(ETHERTYPE_IP))
-        return NULL;
-    const struct iphdr *ip = (const struct iphdr *)(frame + sizeof(*eth));
-    size_t ihl = (size_t)ip->ihl * 4;
-    if (ip->protocol != IPPROTO_UDP || ihl < sizeof(*ip) || len < sizeof(*eth) + ihl + 8)
-        return NULL;
-    const struct udphdr *udp = (const struct udphdr *)(frame + sizeof(*eth) + ihl);
-    if (ntohs(udp->dest) != rec->port)
-        return NULL;
-    size_t udp_len = ntohs(udp->len);
-    size_t offset = sizeof(*eth) + ihl + sizeof(*udp);
-    if (udp_len < sizeof(*udp) || offset + udp_len - sizeof(*udp) > len)
-        return NULL;
-    *payload_len = udp_len - sizeof(*udp);
-    return frame + offset;
-}
-
-/* cmsgs of one message: the RX software stamp and the socket's drop counter */
-static int64_t scan_cmsgs(struct msghdr *msg, struct rxt_rx_stats *st)
-{
-    int64_t stamp = -1;
-    for (struct cmsghdr *c = CMSG_FIRSTHDR(msg); c; c = CMSG_NXTHDR(msg, c)) {
-        if (c->cmsg_level != SOL_SOCKET)
-            continue;
-        if (c->cmsg_type == SO_TIMESTAMPNS) {
-            struct timespec ts;
-            memcpy(&ts, CMSG_DATA(c), sizeof(ts));
-            stamp = rxt_ns(&ts);
-        } else if (c->cmsg_type == SO_RXQ_OVFL) {
-            uint32_t dropped;
-            memcpy(&dropped, CMSG_DATA(c), sizeof(dropped));
-            if (dropped > st->socket_overflows)
-                st->socket_overflows = dropped;
-        }
-    }
-    return stamp;
-}
-
-static int rx_socket(int fd, int epfd, enum rxt_wait wait, int batch, int64_t deadline_ns,
-                     struct rxt_rx_record *rec, struct rxt_rx_stats *st,
-                     char (*bufs)[BUF_SIZE], char (*controls)[CONTROL_SIZE])
-{
-    struct mmsghdr msgs[MAX_BATCH];
-    struct iovec iovs[MAX_BATCH];
-    if (batch < 1 || batch > MAX_BATCH)
-        return -EINVAL;
-    memset(st, 0, sizeof(*st));
-    unsigned spins = 0;
-    int flags = wait == RXT_WAIT_BLOCK ? MSG_WAITFORONE : MSG_DONTWAIT;
-    for (;;) {
-        if ((wait != RXT_WAIT_SPIN || (++spins & RXT_SPIN_CHECK_MASK) == 0) &&
-            rxt_now(CLOCK_MONOTONIC) > deadline_ns)
-            return 0;
-        int ready = rxt_wait_readable(fd, epfd, wait, RXT_SLICE_MS);
-        if (ready < 0 && errno != EINTR)
-            return -errno;
-        if (ready <= 0)
-            continue;
-        for (int i = 0; i < batch; i++) {
-            iovs[i].iov_base = bufs[i];
-            iovs[i].iov_len = sizeof(bufs[i]);
-            memset(&msgs[i].msg_hdr, 0, sizeof(msgs[i].msg_hdr));
-            msgs[i].msg_hdr.msg_iov = &iovs[i];
-            msgs[i].msg_hdr.msg_iovlen = 1;
-            msgs[i].msg_hdr.msg_control = controls[i];
-            msgs[i].msg_hdr.msg_controllen = sizeof(controls[i]);
-        }
-        int got;
-        if (batch == 1) {
-            ssize_t n = recvmsg(fd, &msgs[0].msg_hdr, wait == RXT_WAIT_BLOCK ? 0 : MSG_DONTWAIT);
-            got = n < 0 ? -1 : 1;
-            if (n >= 0)
-                msgs[0].msg_len = (unsigned)n;
-        } else {
-            got = recvmmsg(fd, msgs, (unsigned)batch, flags, NULL);
-        }
-        if (got < 0) {
-            if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
-                continue;
-            return -errno;
-        }
-        st->calls++;
-        int64_t app = rxt_now(CLOCK_MONOTONIC);
-        for (int i = 0; i < got; i++) {
-            int64_t stamp = scan_cmsgs(&msgs[i].msg_hdr, st);
-            rxt_record_packet(rec, st, bufs[i], msgs[i].msg_len, app, stamp);
-        }
-    }
-}
-
 /* Buffers per call, not static: loops run without the GIL, so two threads of one process
  * may receive at once. */
 int rxt_send_load(const int *fds, int nfds, size_t message_size, uint64_t rate_pps,
@@ -229,18 +128,5 @@ int rxt_send_load(const int *fds, int nfds, size_t message_size, uint64_t rate_p
         return -ENOMEM;
     int rc = send_load(fds, nfds, message_size, rate_pps, duration_ns, batch, stall, out, bufs);
     free(bufs);
-    return rc;
-}
-
-int rxt_rx_socket(int fd, int epfd, enum rxt_wait wait, int batch, int64_t deadline_ns,
-                  struct rxt_rx_record *rec, struct rxt_rx_stats *st)
-{
-    char (*bufs)[BUF_SIZE] = malloc(MAX_BATCH * sizeof(*bufs));
-    char (*controls)[CONTROL_SIZE] = malloc(MAX_BATCH * sizeof(*controls));
-    int rc = bufs && controls ? rx_socket(fd, epfd, wait, batch, deadline_ns, rec, st, bufs,
-                                          controls)
-                              : -ENOMEM;
-    free(bufs);
-    free(controls);
     return rc;
 }

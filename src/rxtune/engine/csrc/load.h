@@ -1,6 +1,5 @@
-/* Loads and high-rate receivers: a paced or flooding sender, and receive loops for every
- * strategy (socket recvmsg/recvmmsg, io_uring, TPACKET_V3, AF_XDP), all recording into the
- * same per-packet record. */
+/* Loads: a paced or flooding sender, and the per-packet record every receiver (rx.h)
+ * fills. */
 #ifndef RXTUNE_LOAD_H
 #define RXTUNE_LOAD_H
 
@@ -50,18 +49,10 @@ struct rxt_rx_record {
     uint8_t *seen;
     uint64_t seen_bits;
     int64_t real_minus_mono;
-    uint16_t port; /* raw receivers (TPACKET, AF_XDP): only UDP to this port counts */
 };
 
 void rxt_record_packet(struct rxt_rx_record *rec, struct rxt_rx_stats *st, const char *payload,
                        size_t len, int64_t app_mono, int64_t kstamp_real);
-/* For raw frames: find the UDP payload of an IPv4 frame to rec->port; NULL if not ours. */
-const char *rxt_udp_payload(const struct rxt_rx_record *rec, const char *frame, size_t len,
-                            size_t *payload_len);
-
-/* Socket receive: batch 1 is recvmsg, more is recvmmsg. */
-int rxt_rx_socket(int fd, int epfd, enum rxt_wait wait, int batch, int64_t deadline_ns,
-                  struct rxt_rx_record *rec, struct rxt_rx_stats *st);
 
 /* Setup flags (5.19, 6.0, 6.1): a completion must not interrupt a busy-polling waiter. With
  * no flags the kernel sends an IPI per completion (task work, TWA_SIGNAL), which also ends
@@ -70,19 +61,5 @@ int rxt_rx_socket(int fd, int epfd, enum rxt_wait wait, int batch, int64_t deadl
 #define RXT_IORING_SETUP_COOP_TASKRUN (1U << 8)
 #define RXT_IORING_SETUP_SINGLE_ISSUER (1U << 12)
 #define RXT_IORING_SETUP_DEFER_TASKRUN (1U << 13)
-
-/* io_uring multishot receive with a provided buffer ring; napi_busy_poll_us > 0 registers
- * NAPI busy polling (IORING_REGISTER_NAPI, 6.9). Each wait asks for wait_nr completions,
- * returning with fewer after min_wait_us (6.12; 0: wait for all of them). A busy poller
- * must wait for 1: the kernel busy polls once before it sleeps. Returns -errno; -EINVAL,
- * -EOPNOTSUPP etc. when the kernel lacks a piece. */
-int rxt_rx_uring(int fd, unsigned entries, unsigned buffers, size_t buffer_size,
-                 unsigned napi_busy_poll_us, int prefer_busy_poll, unsigned wait_nr,
-                 unsigned min_wait_us, unsigned setup_flags, int64_t deadline_ns,
-                 struct rxt_rx_record *rec, struct rxt_rx_stats *st);
-
-/* TPACKET_V3 ring on a bound AF_PACKET socket. */
-int rxt_rx_tpacket(int fd, unsigned block_size, unsigned block_count, unsigned timeout_ms,
-                   int64_t deadline_ns, struct rxt_rx_record *rec, struct rxt_rx_stats *st);
 
 #endif

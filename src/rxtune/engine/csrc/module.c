@@ -1,16 +1,15 @@
 /* The Python face of the engine: argument parsing and buffers only. The loops release the
  * GIL; C returns plain numbers and Python names them. */
-#define PY_SSIZE_T_CLEAN
-#include <Python.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "account.h"
 #include "load.h"
 #include "pingpong.h"
+#include "rxobject.h"
 #include "xdp.h"
 
-static int int64_buffer(PyObject *obj, Py_buffer *view, const char *what)
+int rxt_int64_buffer(PyObject *obj, Py_buffer *view, const char *what)
 {
     if (PyObject_GetBuffer(obj, view, PyBUF_WRITABLE | PyBUF_FORMAT) < 0)
         return -1;
@@ -43,13 +42,13 @@ static PyObject *engine_reflect(PyObject *self, PyObject *args)
     loop.wait = (enum rxt_wait)wait;
     loop.deadline_ns = deadline;
     Py_buffer va, vb, vc;
-    if (int64_buffer(a, &va, "one_way") < 0)
+    if (rxt_int64_buffer(a, &va, "one_way") < 0)
         return NULL;
-    if (int64_buffer(b, &vb, "to_kernel") < 0) {
+    if (rxt_int64_buffer(b, &vb, "to_kernel") < 0) {
         PyBuffer_Release(&va);
         return NULL;
     }
-    if (int64_buffer(c, &vc, "kernel_to_app") < 0) {
+    if (rxt_int64_buffer(c, &vc, "kernel_to_app") < 0) {
         PyBuffer_Release(&va);
         PyBuffer_Release(&vb);
         return NULL;
@@ -92,11 +91,11 @@ static PyObject *engine_ping(PyObject *self, PyObject *args)
     loop.wait = (enum rxt_wait)wait;
     loop.deadline_ns = deadline;
     Py_buffer view, wake_view = {0};
-    if (int64_buffer(rtt, &view, "rtt") < 0)
+    if (rxt_int64_buffer(rtt, &view, "rtt") < 0)
         return NULL;
     struct rxt_samples out = {view.buf, NULL, NULL, (size_t)(view.len / 8)};
     if (wake != Py_None) {
-        if (int64_buffer(wake, &wake_view, "kernel_to_app") < 0) {
+        if (rxt_int64_buffer(wake, &wake_view, "kernel_to_app") < 0) {
             PyBuffer_Release(&view);
             return NULL;
         }
@@ -118,98 +117,6 @@ static PyObject *engine_ping(PyObject *self, PyObject *args)
     }
     return counts_dict(&counts);
 }
-
-/* The per-packet record of the load receivers: four int64 arrays (None: count only) and a
- * byte bitmap of seen sequence numbers. */
-#define RECORD_ARRAYS 4
-static const char *const record_names[RECORD_ARRAYS] = {"latency", "send_delay", "to_stamp",
-                                                        "stamp_to_app"};
-struct record_views {
-    Py_buffer arrays[RECORD_ARRAYS], seen;
-    int have_arrays;
-};
-
-static int record_from_python(PyObject *arrays, PyObject *seen, long long offset, int port,
-                              struct rxt_rx_record *rec, struct record_views *v)
-{
-    memset(rec, 0, sizeof(*rec));
-    memset(v, 0, sizeof(*v));
-    if (PyObject_GetBuffer(seen, &v->seen, PyBUF_WRITABLE) < 0)
-        return -1;
-    rec->seen = v->seen.buf;
-    rec->seen_bits = (uint64_t)v->seen.len * 8;
-    rec->real_minus_mono = offset;
-    rec->port = (uint16_t)port;
-    if (arrays == Py_None)
-        return 0;
-    if (!PyTuple_Check(arrays) || PyTuple_GET_SIZE(arrays) != RECORD_ARRAYS) {
-        PyErr_SetString(PyExc_TypeError, "arrays must be None or a tuple of 4 int64 arrays");
-        PyBuffer_Release(&v->seen);
-        return -1;
-    }
-    int64_t *bufs[RECORD_ARRAYS];
-    rec->capacity = SIZE_MAX;
-    for (int i = 0; i < RECORD_ARRAYS; i++) {
-        if (int64_buffer(PyTuple_GET_ITEM(arrays, i), &v->arrays[i], record_names[i]) < 0) {
-            while (i--)
-                PyBuffer_Release(&v->arrays[i]);
-            PyBuffer_Release(&v->seen);
-            return -1;
-        }
-        bufs[i] = v->arrays[i].buf;
-        if ((size_t)(v->arrays[i].len / 8) < rec->capacity)
-            rec->capacity = (size_t)(v->arrays[i].len / 8);
-    }
-    v->have_arrays = 1;
-    rec->latency = bufs[0];
-    rec->send_delay = bufs[1];
-    rec->to_stamp = bufs[2];
-    rec->stamp_to_app = bufs[3];
-    return 0;
-}
-
-static void record_release(struct record_views *v)
-{
-    if (v->have_arrays)
-        for (int i = 0; i < RECORD_ARRAYS; i++)
-            PyBuffer_Release(&v->arrays[i]);
-    PyBuffer_Release(&v->seen);
-}
-
-static PyObject *rx_result(int rc, const struct rxt_rx_stats *st)
-{
-    if (rc < 0) {
-        errno = -rc;
-        return PyErr_SetFromErrno(PyExc_OSError);
-    }
-    return Py_BuildValue("{s:K,s:K,s:K,s:K,s:K,s:K,s:K,s:K,s:L,s:L}",
-                         "packets", (unsigned long long)st->packets,
-                         "calls", (unsigned long long)st->calls,
-                         "duplicates", (unsigned long long)st->duplicates,
-                         "reordered", (unsigned long long)st->reordered,
-                         "foreign", (unsigned long long)st->foreign,
-                         "highest_seq", (unsigned long long)st->highest_seq,
-                         "ring_drops", (unsigned long long)st->ring_drops,
-                         "socket_overflows", (unsigned long long)st->socket_overflows,
-                         "first_ns", (long long)st->first_ns, "last_ns", (long long)st->last_ns);
-}
-
-/* The shared body of every receive wrapper: build the record, run the loop without the
- * GIL, release the buffers. `call` uses the names rec and st. */
-#define RUN_RECEIVER(arrays, seen, offset, port, call)                                   \
-    do {                                                                                \
-        struct rxt_rx_record rec;                                                       \
-        struct record_views views;                                                      \
-        struct rxt_rx_stats st;                                                         \
-        int rc;                                                                         \
-        if (record_from_python(arrays, seen, offset, port, &rec, &views) < 0)           \
-            return NULL;                                                                \
-        Py_BEGIN_ALLOW_THREADS                                                          \
-        rc = (call);                                                                    \
-        Py_END_ALLOW_THREADS                                                            \
-        record_release(&views);                                                         \
-        return rx_result(rc, &st);                                                      \
-    } while (0)
 
 static PyObject *engine_send_load(PyObject *self, PyObject *args)
 {
@@ -252,47 +159,6 @@ static PyObject *engine_send_load(PyObject *self, PyObject *args)
                          "elapsed_ns", (long long)out.elapsed_ns);
 }
 
-static PyObject *engine_rx_socket(PyObject *self, PyObject *args)
-{
-    int fd, epfd, wait, batch;
-    long long deadline, offset;
-    PyObject *arrays, *seen;
-    if (!PyArg_ParseTuple(args, "iiiiLOOL", &fd, &epfd, &wait, &batch, &deadline, &arrays, &seen,
-                          &offset))
-        return NULL;
-    RUN_RECEIVER(arrays, seen, offset, 0,
-                 rxt_rx_socket(fd, epfd, (enum rxt_wait)wait, batch, deadline, &rec, &st));
-}
-
-static PyObject *engine_rx_uring(PyObject *self, PyObject *args)
-{
-    int fd, prefer;
-    unsigned entries, buffers, napi_us, wait_nr, min_wait_us, setup_flags;
-    Py_ssize_t buffer_size;
-    long long deadline, offset;
-    PyObject *arrays, *seen;
-    if (!PyArg_ParseTuple(args, "iIInIiIIILOOL", &fd, &entries, &buffers, &buffer_size, &napi_us,
-                          &prefer, &wait_nr, &min_wait_us, &setup_flags, &deadline, &arrays,
-                          &seen, &offset))
-        return NULL;
-    RUN_RECEIVER(arrays, seen, offset, 0,
-                 rxt_rx_uring(fd, entries, buffers, (size_t)buffer_size, napi_us, prefer,
-                              wait_nr, min_wait_us, setup_flags, deadline, &rec, &st));
-}
-
-static PyObject *engine_rx_tpacket(PyObject *self, PyObject *args)
-{
-    int fd, port;
-    unsigned block_size, block_count, timeout_ms;
-    long long deadline, offset;
-    PyObject *arrays, *seen;
-    if (!PyArg_ParseTuple(args, "iIIIiLOOL", &fd, &block_size, &block_count, &timeout_ms, &port,
-                          &deadline, &arrays, &seen, &offset))
-        return NULL;
-    RUN_RECEIVER(arrays, seen, offset, port,
-                 rxt_rx_tpacket(fd, block_size, block_count, timeout_ms, deadline, &rec, &st));
-}
-
 static PyObject *engine_xdp_prog_load(PyObject *self, PyObject *args)
 {
     int prog_fd, map_fd;
@@ -315,40 +181,6 @@ static PyObject *engine_xdp_drop_prog_load(PyObject *self, PyObject *args)
         return PyErr_SetFromErrnoWithFilename(PyExc_OSError, "bpf(BPF_PROG_LOAD)");
     }
     return PyLong_FromLong(prog_fd);
-}
-
-static void xsk_capsule_free(PyObject *capsule)
-{
-    rxt_xsk_close(PyCapsule_GetPointer(capsule, "rxtune.xsk"));
-}
-
-static PyObject *engine_xsk_open(PyObject *self, PyObject *args)
-{
-    int ifindex, map_fd;
-    unsigned queue, frames;
-    if (!PyArg_ParseTuple(args, "iIiI", &ifindex, &queue, &map_fd, &frames))
-        return NULL;
-    struct rxt_xsk *xsk;
-    int rc = rxt_xsk_open(ifindex, queue, map_fd, frames, &xsk);
-    if (rc < 0) {
-        errno = -rc;
-        return PyErr_SetFromErrno(PyExc_OSError);
-    }
-    return PyCapsule_New(xsk, "rxtune.xsk", xsk_capsule_free);
-}
-
-static PyObject *engine_rx_xdp(PyObject *self, PyObject *args)
-{
-    PyObject *capsule, *arrays, *seen;
-    int poll_mode, port;
-    long long deadline;
-    if (!PyArg_ParseTuple(args, "OiiLOO", &capsule, &poll_mode, &port, &deadline, &arrays, &seen))
-        return NULL;
-    struct rxt_xsk *xsk = PyCapsule_GetPointer(capsule, "rxtune.xsk");
-    if (!xsk)
-        return NULL;
-    RUN_RECEIVER(arrays, seen, 0, port,
-                 rxt_rx_xdp(xsk, poll_mode, deadline, &rec, &st));
 }
 
 static void account_capsule_free(PyObject *capsule)
@@ -459,24 +291,10 @@ static PyMethodDef methods[] = {
      "          -> stats\n"
      "Offer a paced load (rate > 0) or flood with sendmmsg batches, round robin over flows;\n"
      "each packet carries its intended send time (its slot) and how late it left."},
-    {"rx_socket", engine_rx_socket, METH_VARARGS,
-     "rx_socket(fd, epfd, wait, batch, deadline_ns, arrays, seen, real_minus_mono) -> stats\n"
-     "(batch 1: recvmsg; more: recvmmsg). arrays: None or (latency, send_delay, to_stamp,\n"
-     "stamp_to_app) int64 arrays, one entry per packet in arrival order."},
-    {"rx_uring", engine_rx_uring, METH_VARARGS,
-     "rx_uring(fd, entries, buffers, buffer_size, napi_busy_poll_us, prefer, wait_nr,\n"
-     "         min_wait_us, setup_flags, deadline_ns, arrays, seen, real_minus_mono) -> stats"},
-    {"rx_tpacket", engine_rx_tpacket, METH_VARARGS,
-     "rx_tpacket(fd, block_size, block_count, timeout_ms, port, deadline_ns, arrays, seen,\n"
-     "           real_minus_mono) -> stats"},
     {"xdp_prog_load", engine_xdp_prog_load, METH_NOARGS,
      "xdp_prog_load() -> (prog_fd, xskmap_fd): the redirect-to-XSK program"},
     {"xdp_drop_prog_load", engine_xdp_drop_prog_load, METH_NOARGS,
      "xdp_drop_prog_load() -> prog_fd: a program that drops every frame"},
-    {"xsk_open", engine_xsk_open, METH_VARARGS,
-     "xsk_open(ifindex, queue, xskmap_fd, frames) -> xsk (copy mode, need-wakeup)"},
-    {"rx_xdp", engine_rx_xdp, METH_VARARGS,
-     "rx_xdp(xsk, poll_mode, port, deadline_ns, arrays, seen) -> stats"},
     {"account_open", engine_account_open, METH_VARARGS,
      "account_open(ncpus, napi_threads, stats) -> account: attach the receive-accounting\n"
      "BPF programs (NET_RX softirq, idle, NAPI kthread time per CPU)"},
@@ -493,9 +311,17 @@ static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "_engine",
 
 PyMODINIT_FUNC PyInit__engine(void)
 {
+    if (PyType_Ready(&rxt_RxType) < 0 || PyType_Ready(&rxt_BatchType) < 0)
+        return NULL;
     PyObject *m = PyModule_Create(&module);
     if (!m)
         return NULL;
+    if (PyModule_AddFunctions(m, rxt_rx_methods) < 0 ||
+        PyModule_AddObjectRef(m, "Rx", (PyObject *)&rxt_RxType) < 0 ||
+        PyModule_AddObjectRef(m, "Batch", (PyObject *)&rxt_BatchType) < 0) {
+        Py_DECREF(m);
+        return NULL;
+    }
     PyModule_AddIntConstant(m, "WAIT_BLOCK", RXT_WAIT_BLOCK);
     PyModule_AddIntConstant(m, "WAIT_POLL", RXT_WAIT_POLL);
     PyModule_AddIntConstant(m, "WAIT_EPOLL", RXT_WAIT_EPOLL);

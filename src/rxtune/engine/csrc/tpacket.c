@@ -1,18 +1,114 @@
 /* PACKET_MMAP with a TPACKET_V3 ring: the kernel fills blocks of frames and hands a block
  * over when it is full or its timeout (tp_retire_blk_tov, ms) expires, so at a low rate a
- * packet waits up to the timeout: latency is bounded by it, not by the wakeup. */
-#include "load.h"
+ * packet waits up to the timeout: latency is bounded by it, not by the wakeup. Payloads are
+ * read in place; a block goes back to the kernel when the batch that emptied it is
+ * released. */
+#include "rx.h"
 
 #include <errno.h>
 #include <poll.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <unistd.h>
 #include <linux/if_packet.h>
 
-int rxt_rx_tpacket(int fd, unsigned block_size, unsigned block_count, unsigned timeout_ms,
-                   int64_t deadline_ns, struct rxt_rx_record *rec, struct rxt_rx_stats *st)
+#define FRAME_SIZE 2048
+
+struct tpacket_rx {
+    int fd;
+    char *map;
+    size_t map_len;
+    unsigned block_size, block_count;
+    unsigned current;  /* the block being read */
+    unsigned done;     /* blocks read to the end, not yet given back (they precede current) */
+    unsigned index;    /* frames of the current block already taken */
+    struct tpacket3_hdr *frame; /* the next frame of the current block; NULL: not started */
+    uint16_t port;
+};
+
+static struct tpacket_block_desc *block_at(struct tpacket_rx *t, unsigned i)
 {
-    memset(st, 0, sizeof(*st));
+    return (struct tpacket_block_desc *)(t->map + (size_t)i * t->block_size);
+}
+
+static int tpacket_next(struct rxt_rx *rx, int64_t deadline_ns, unsigned max)
+{
+    struct tpacket_rx *t = rx->impl;
+    unsigned n = 0;
+    for (int waited = 0;;) {
+        struct tpacket_block_desc *block = block_at(t, t->current);
+        int ready = t->done < t->block_count &&
+                    (__atomic_load_n(&block->hdr.bh1.block_status, __ATOMIC_ACQUIRE) & TP_STATUS_USER);
+        if (!ready) {
+            if (n > 0 || waited)
+                return (int)n;
+            struct pollfd p = {.fd = t->fd, .events = POLLIN | POLLERR};
+            if (poll(&p, 1, rxt_slice_ms(deadline_ns)) < 0 && errno != EINTR)
+                return -errno;
+            waited = 1;
+            continue;
+        }
+        if (!t->frame) {
+            t->frame = (struct tpacket3_hdr *)((char *)block + block->hdr.bh1.offset_to_first_pkt);
+            t->index = 0;
+        }
+        for (; t->index < block->hdr.bh1.num_pkts && n < max; t->index++) {
+            struct tpacket3_hdr *f = t->frame;
+            struct rxt_packet *p = &rx->pkts[n];
+            if (rxt_parse_udp((char *)f + f->tp_mac, f->tp_snaplen, t->port, p)) {
+                p->stamp_real = (int64_t)f->tp_sec * 1000000000LL + f->tp_nsec;
+                n++;
+            } else {
+                rx->foreign++;
+            }
+            t->frame = (struct tpacket3_hdr *)((char *)f + f->tp_next_offset);
+        }
+        if (t->index == block->hdr.bh1.num_pkts) {
+            t->done++;
+            t->current = (t->current + 1) % t->block_count;
+            t->frame = NULL;
+        }
+        if (n == max)
+            return (int)n;
+    }
+}
+
+static void tpacket_give_back(struct tpacket_rx *t)
+{
+    unsigned first = (t->current + t->block_count - t->done) % t->block_count;
+    for (; t->done; t->done--, first = (first + 1) % t->block_count)
+        __atomic_store_n(&block_at(t, first)->hdr.bh1.block_status, TP_STATUS_KERNEL,
+                         __ATOMIC_RELEASE);
+}
+
+static void tpacket_release(struct rxt_rx *rx) { tpacket_give_back(rx->impl); }
+
+static void tpacket_read_drops(struct rxt_rx *rx)
+{
+    struct tpacket_rx *t = rx->impl;
+    struct tpacket_stats_v3 stats; /* reading resets them */
+    socklen_t len = sizeof(stats);
+    if (getsockopt(t->fd, SOL_PACKET, PACKET_STATISTICS, &stats, &len) == 0)
+        rx->ring_drops += stats.tp_drops;
+}
+
+static int tpacket_fd(const struct rxt_rx *rx) { return ((const struct tpacket_rx *)rx->impl)->fd; }
+
+static void tpacket_close(struct rxt_rx *rx)
+{
+    struct tpacket_rx *t = rx->impl;
+    if (t->map)
+        munmap(t->map, t->map_len);
+}
+
+static const struct rxt_rx_ops tpacket_ops = {tpacket_next, tpacket_release, tpacket_read_drops,
+                                              tpacket_fd, tpacket_close};
+
+int rxt_rx_open_tpacket(int fd, unsigned capacity, unsigned block_size, unsigned block_count,
+                        unsigned timeout_ms, uint16_t port, struct rxt_rx **out)
+{
+    if (block_size < FRAME_SIZE || block_count < 2)
+        return -EINVAL;
     int version = TPACKET_V3;
     if (setsockopt(fd, SOL_PACKET, PACKET_VERSION, &version, sizeof(version)) < 0)
         return -errno;
@@ -20,50 +116,29 @@ int rxt_rx_tpacket(int fd, unsigned block_size, unsigned block_count, unsigned t
     memset(&req, 0, sizeof(req));
     req.tp_block_size = block_size;
     req.tp_block_nr = block_count;
-    req.tp_frame_size = 2048;
-    req.tp_frame_nr = (block_size / req.tp_frame_size) * block_count;
+    req.tp_frame_size = FRAME_SIZE;
+    req.tp_frame_nr = (block_size / FRAME_SIZE) * block_count;
     req.tp_retire_blk_tov = timeout_ms;
     if (setsockopt(fd, SOL_PACKET, PACKET_RX_RING, &req, sizeof(req)) < 0)
         return -errno;
-    size_t len = (size_t)block_size * block_count;
-    char *map = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_LOCKED, fd, 0);
-    if (map == MAP_FAILED)
-        map = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-    if (map == MAP_FAILED)
-        return -errno;
-    unsigned current = 0;
-    for (;;) {
-        if (rxt_now(CLOCK_MONOTONIC) > deadline_ns)
-            break;
-        struct tpacket_block_desc *block = (struct tpacket_block_desc *)(map + (size_t)current * block_size);
-        if (!(__atomic_load_n(&block->hdr.bh1.block_status, __ATOMIC_ACQUIRE) & TP_STATUS_USER)) {
-            struct pollfd p = {.fd = fd, .events = POLLIN | POLLERR};
-            if (poll(&p, 1, 100) < 0 && errno != EINTR) {
-                munmap(map, len);
-                return -errno;
-            }
-            continue;
-        }
-        st->calls++;
-        int64_t app = rxt_now(CLOCK_MONOTONIC);
-        struct tpacket3_hdr *frame = (struct tpacket3_hdr *)((char *)block + block->hdr.bh1.offset_to_first_pkt);
-        for (unsigned i = 0; i < block->hdr.bh1.num_pkts; i++) {
-            size_t payload_len;
-            const char *payload = rxt_udp_payload(rec, (char *)frame + frame->tp_mac,
-                                                  frame->tp_snaplen, &payload_len);
-            if (payload) {
-                int64_t stamp = (int64_t)frame->tp_sec * 1000000000LL + frame->tp_nsec;
-                rxt_record_packet(rec, st, payload, payload_len, app, stamp);
-            }
-            frame = (struct tpacket3_hdr *)((char *)frame + frame->tp_next_offset);
-        }
-        __atomic_store_n(&block->hdr.bh1.block_status, TP_STATUS_KERNEL, __ATOMIC_RELEASE);
-        current = (current + 1) % block_count;
+    struct rxt_rx *rx = rxt_rx_alloc(&tpacket_ops, capacity, sizeof(struct tpacket_rx));
+    if (!rx)
+        return -EINVAL;
+    struct tpacket_rx *t = rx->impl;
+    t->fd = fd;
+    t->block_size = block_size;
+    t->block_count = block_count;
+    t->port = port;
+    t->map_len = (size_t)block_size * block_count;
+    t->map = mmap(NULL, t->map_len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_LOCKED, fd, 0);
+    if (t->map == MAP_FAILED)
+        t->map = mmap(NULL, t->map_len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    if (t->map == MAP_FAILED) {
+        int rc = -errno;
+        t->map = NULL;
+        rxt_rx_free(rx);
+        return rc;
     }
-    struct tpacket_stats_v3 stats;
-    socklen_t slen = sizeof(stats);
-    if (getsockopt(fd, SOL_PACKET, PACKET_STATISTICS, &stats, &slen) == 0)
-        st->ring_drops = stats.tp_drops;
-    munmap(map, len);
+    *out = rx;
     return 0;
 }

@@ -1,7 +1,10 @@
 /* io_uring multishot receive with a provided buffer ring, by raw syscalls (no liburing:
  * Debian 12's predates NAPI). With NAPI registered, waiting for completions busy polls the
- * device's NAPI instead of sleeping. */
-#include "load.h"
+ * device's NAPI instead of sleeping. Each wait asks for wait_nr completions, returning with
+ * fewer after min_wait_us (6.12; 0: wait for all of them); a busy poller must wait for 1:
+ * the kernel busy polls once before it sleeps. A payload stays in its provided buffer,
+ * which goes back to the buffer ring when the batch is released. */
+#include "rx.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -152,108 +155,181 @@ static void cancel_recv(struct ring *r)
     }
 }
 
-int rxt_rx_uring(int fd, unsigned entries, unsigned buffers, size_t buffer_size,
-                 unsigned napi_busy_poll_us, int prefer_busy_poll, unsigned wait_nr,
-                 unsigned min_wait_us, unsigned setup_flags, int64_t deadline_ns,
-                 struct rxt_rx_record *rec, struct rxt_rx_stats *st)
+struct uring_rx {
+    struct ring r;
+    int sock_fd;
+    struct io_uring_buf_ring *br;
+    size_t br_len, buffer_size;
+    char *data;
+    unsigned buffers, wait_nr, min_wait_us, to_submit;
+    uint16_t br_tail;
+    uint16_t *held; /* buffer ids of the current batch */
+    unsigned nheld;
+};
+
+/* Take completions off the CQ ring into the batch: up to max packets. */
+static int harvest(struct rxt_rx *rx, struct uring_rx *u, unsigned max)
+{
+    struct ring *r = &u->r;
+    unsigned head = *r->cq_head, tail = __atomic_load_n(r->cq_tail, __ATOMIC_ACQUIRE);
+    unsigned n = 0;
+    int rearm = 0, rc = 0;
+    for (; head != tail && n < max; head++) {
+        struct io_uring_cqe *cqe = &r->cqes[head & *r->cq_mask];
+        if (cqe->res < 0) {
+            /* ENOBUFS: buffers ran out and the multishot request ended; the packets
+             * wait in the socket queue (or overflow there, counted as such) */
+            if (cqe->res != -ENOBUFS) {
+                rc = cqe->res;
+                head++;
+                break;
+            }
+        } else if (cqe->flags & IORING_CQE_F_BUFFER) {
+            unsigned bid = cqe->flags >> IORING_CQE_BUFFER_SHIFT;
+            struct rxt_packet *p = &rx->pkts[n++];
+            p->data = u->data + bid * u->buffer_size;
+            p->len = (uint32_t)cqe->res;
+            p->src_ip = 0;
+            p->src_port = 0;
+            p->stamp_real = -1;
+            u->held[u->nheld++] = (uint16_t)bid;
+        }
+        if (cqe->user_data == RECV_TAG && !(cqe->flags & IORING_CQE_F_MORE))
+            rearm = 1;
+    }
+    __atomic_store_n(r->cq_head, head, __ATOMIC_RELEASE);
+    if (rearm) {
+        arm_multishot_recv(r, u->sock_fd);
+        u->to_submit = 1;
+    }
+    return rc < 0 ? rc : (int)n;
+}
+
+static int uring_next(struct rxt_rx *rx, int64_t deadline_ns, unsigned max)
+{
+    struct uring_rx *u = rx->impl;
+    for (int waited = 0;; waited = 1) {
+        int n = harvest(rx, u, max);
+        if (n != 0 || (waited && !u->to_submit))
+            return n;
+        int64_t left = deadline_ns - rxt_now(CLOCK_MONOTONIC);
+        if (left > RXT_SLICE_NS)
+            left = RXT_SLICE_NS;
+        /* past the deadline: submit and run what completed, without waiting */
+        unsigned wait_nr = left > 0 ? u->wait_nr : 0;
+        if (left < 0)
+            left = 0;
+        struct __kernel_timespec ts = {.tv_sec = left / 1000000000LL,
+                                       .tv_nsec = left % 1000000000LL};
+        struct rxt_getevents_arg arg = {.ts = (uint64_t)(uintptr_t)&ts,
+                                        .min_wait_usec = u->min_wait_us};
+        long entered = syscall(__NR_io_uring_enter, u->r.fd, u->to_submit, wait_nr,
+                               IORING_ENTER_GETEVENTS | IORING_ENTER_EXT_ARG, &arg, sizeof(arg));
+        if (entered < 0 && errno != ETIME && errno != EINTR && errno != EBUSY)
+            return -errno;
+        if (entered >= 0)
+            u->to_submit = 0;
+        if (waited)
+            return harvest(rx, u, max);
+    }
+}
+
+static void uring_release(struct rxt_rx *rx)
+{
+    struct uring_rx *u = rx->impl;
+    for (unsigned i = 0; i < u->nheld; i++) {
+        struct io_uring_buf *b = &u->br->bufs[u->br_tail & (u->buffers - 1)];
+        b->addr = (uint64_t)(uintptr_t)(u->data + u->held[i] * u->buffer_size);
+        b->len = (uint32_t)u->buffer_size;
+        b->bid = u->held[i];
+        u->br_tail++;
+    }
+    __atomic_store_n(&u->br->tail, u->br_tail, __ATOMIC_RELEASE);
+    u->nheld = 0;
+}
+
+static void uring_read_drops(struct rxt_rx *rx) {} /* drops happen at the socket */
+static int uring_fd(const struct rxt_rx *rx) { return ((const struct uring_rx *)rx->impl)->r.fd; }
+
+static void uring_close(struct rxt_rx *rx)
+{
+    struct uring_rx *u = rx->impl;
+    if (u->r.fd >= 0 && u->r.sqes && u->r.sqes != MAP_FAILED)
+        cancel_recv(&u->r);
+    uring_teardown(&u->r);
+    if (u->br && u->br != MAP_FAILED)
+        munmap(u->br, u->br_len);
+    free(u->data);
+    free(u->held);
+}
+
+static const struct rxt_rx_ops uring_ops = {uring_next, uring_release, uring_read_drops, uring_fd,
+                                            uring_close};
+
+int rxt_rx_open_uring(int fd, unsigned capacity, unsigned entries, unsigned buffers,
+                      size_t buffer_size, unsigned napi_busy_poll_us, int prefer_busy_poll,
+                      unsigned wait_nr, unsigned min_wait_us, unsigned setup_flags,
+                      struct rxt_rx **out)
 {
     if (buffers == 0 || (buffers & (buffers - 1)) || buffers > 32768 || wait_nr < 1 ||
-        wait_nr > entries)
+        wait_nr > entries || buffer_size < 1 || buffer_size > 65536 || capacity > buffers)
         return -EINVAL;
-    memset(st, 0, sizeof(*st));
-    struct ring r;
-    int rc = uring_setup(&r, entries, setup_flags);
-    struct io_uring_buf_ring *br = MAP_FAILED;
-    char *data = NULL;
-    size_t br_len = buffers * sizeof(struct io_uring_buf);
+    struct rxt_rx *rx = rxt_rx_alloc(&uring_ops, capacity, sizeof(struct uring_rx));
+    if (!rx)
+        return -EINVAL;
+    struct uring_rx *u = rx->impl;
+    u->sock_fd = fd;
+    u->buffers = buffers;
+    u->buffer_size = buffer_size;
+    u->wait_nr = wait_nr;
+    u->min_wait_us = min_wait_us;
+    u->br = MAP_FAILED;
+    u->br_len = buffers * sizeof(struct io_uring_buf);
+    int rc = uring_setup(&u->r, entries, setup_flags);
     if (rc < 0)
-        goto out;
-    br = mmap(NULL, br_len, PROT_READ | PROT_WRITE, MAP_ANONYMOUS | MAP_PRIVATE, -1, 0);
-    data = malloc(buffers * buffer_size);
-    if (br == MAP_FAILED || !data) {
+        goto fail;
+    u->br = mmap(NULL, u->br_len, PROT_READ | PROT_WRITE, MAP_ANONYMOUS | MAP_PRIVATE, -1, 0);
+    u->data = malloc(buffers * buffer_size);
+    u->held = calloc(capacity, sizeof(*u->held));
+    if (u->br == MAP_FAILED || !u->data || !u->held) {
         rc = -ENOMEM;
-        goto out;
+        goto fail;
     }
+    memset(u->data, 0, buffers * buffer_size); /* faulted in before the first packet */
     struct io_uring_buf_reg reg;
     memset(&reg, 0, sizeof(reg));
-    reg.ring_addr = (uint64_t)(uintptr_t)br;
+    reg.ring_addr = (uint64_t)(uintptr_t)u->br;
     reg.ring_entries = buffers;
     reg.bgid = BUFFER_GROUP;
-    if (syscall(__NR_io_uring_register, r.fd, IORING_REGISTER_PBUF_RING, &reg, 1) < 0) {
+    if (syscall(__NR_io_uring_register, u->r.fd, IORING_REGISTER_PBUF_RING, &reg, 1) < 0) {
         rc = -errno;
-        goto out;
+        goto fail;
     }
     for (unsigned i = 0; i < buffers; i++) {
-        br->bufs[i].addr = (uint64_t)(uintptr_t)(data + i * buffer_size);
-        br->bufs[i].len = (uint32_t)buffer_size;
-        br->bufs[i].bid = (uint16_t)i;
+        u->br->bufs[i].addr = (uint64_t)(uintptr_t)(u->data + i * buffer_size);
+        u->br->bufs[i].len = (uint32_t)buffer_size;
+        u->br->bufs[i].bid = (uint16_t)i;
     }
-    uint16_t br_tail = (uint16_t)buffers;
-    __atomic_store_n(&br->tail, br_tail, __ATOMIC_RELEASE);
+    u->br_tail = (uint16_t)buffers;
+    __atomic_store_n(&u->br->tail, u->br_tail, __ATOMIC_RELEASE);
     if (napi_busy_poll_us) {
         struct rxt_io_uring_napi napi = {.busy_poll_to = napi_busy_poll_us,
                                          .prefer_busy_poll = (uint8_t)prefer_busy_poll};
-        if (syscall(__NR_io_uring_register, r.fd, RXT_IORING_REGISTER_NAPI, &napi, 1) < 0) {
+        if (syscall(__NR_io_uring_register, u->r.fd, RXT_IORING_REGISTER_NAPI, &napi, 1) < 0) {
             rc = -errno;
-            goto out;
+            goto fail;
         }
     }
-    arm_multishot_recv(&r, fd);
-    unsigned to_submit = 1;
-    for (;;) {
-        int64_t now = rxt_now(CLOCK_MONOTONIC);
-        if (now > deadline_ns)
-            break;
-        int64_t slice = deadline_ns - now < RXT_SLICE_NS ? deadline_ns - now : RXT_SLICE_NS;
-        struct __kernel_timespec ts = {.tv_sec = slice / 1000000000LL, .tv_nsec = slice % 1000000000LL};
-        struct rxt_getevents_arg arg = {.ts = (uint64_t)(uintptr_t)&ts,
-                                        .min_wait_usec = min_wait_us};
-        long entered = syscall(__NR_io_uring_enter, r.fd, to_submit, wait_nr,
-                               IORING_ENTER_GETEVENTS | IORING_ENTER_EXT_ARG, &arg, sizeof(arg));
-        if (entered < 0 && errno != ETIME && errno != EINTR && errno != EBUSY) {
-            rc = -errno;
-            goto out;
-        }
-        if (entered >= 0)
-            to_submit = 0;
-        st->calls++;
-        unsigned head = *r.cq_head, tail = __atomic_load_n(r.cq_tail, __ATOMIC_ACQUIRE);
-        int64_t app = rxt_now(CLOCK_MONOTONIC);
-        int rearm = 0;
-        for (; head != tail; head++) {
-            struct io_uring_cqe *cqe = &r.cqes[head & *r.cq_mask];
-            if (cqe->res < 0) {
-                /* ENOBUFS: buffers ran out and the multishot request ended; the packets
-                 * wait in the socket queue (or overflow there, counted as such) */
-                if (cqe->res != -ENOBUFS) {
-                    rc = cqe->res;
-                    goto out;
-                }
-            } else if (cqe->flags & IORING_CQE_F_BUFFER) {
-                unsigned bid = cqe->flags >> IORING_CQE_BUFFER_SHIFT;
-                rxt_record_packet(rec, st, data + bid * buffer_size, (size_t)cqe->res, app, -1);
-                struct io_uring_buf *b = &br->bufs[br_tail & (buffers - 1)];
-                b->addr = (uint64_t)(uintptr_t)(data + bid * buffer_size);
-                b->len = (uint32_t)buffer_size;
-                b->bid = (uint16_t)bid;
-                br_tail++;
-            }
-            if (!(cqe->flags & IORING_CQE_F_MORE))
-                rearm = 1;
-        }
-        __atomic_store_n(&br->tail, br_tail, __ATOMIC_RELEASE);
-        __atomic_store_n(r.cq_head, head, __ATOMIC_RELEASE);
-        if (rearm) {
-            arm_multishot_recv(&r, fd);
-            to_submit = 1;
-        }
-    }
-    rc = 0;
-    cancel_recv(&r);
-out:
-    uring_teardown(&r);
-    if (br != MAP_FAILED)
-        munmap(br, br_len);
-    free(data);
+    arm_multishot_recv(&u->r, fd); /* submitted by the first wait */
+    u->to_submit = 1;
+    *out = rx;
+    return 0;
+fail:
+    uring_teardown(&u->r);
+    if (u->br != MAP_FAILED)
+        munmap(u->br, u->br_len);
+    free(u->data);
+    free(u->held);
+    rxt_rx_free(rx);
     return rc;
 }

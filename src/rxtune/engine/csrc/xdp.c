@@ -1,6 +1,7 @@
 /* AF_XDP in copy mode: a minimal XDP program redirects every frame of the queue into an
  * XSK socket; the loop takes frames off the RX ring and gives them back to the fill ring. */
 #include "xdp.h"
+#include "rx.h"
 
 #include <errno.h>
 #include <poll.h>
@@ -203,50 +204,127 @@ fail:
     return rc;
 }
 
-int rxt_rx_xdp(struct rxt_xsk *xsk, int poll_mode, int64_t deadline_ns,
-               struct rxt_rx_record *rec, struct rxt_rx_stats *st)
+/* AF_XDP as a receiver: frames come off the RX ring into the batch and go back to the fill
+ * ring when it is released. */
+struct xdp_rx {
+    struct rxt_xsk *xsk;
+    int poll_mode;
+    uint16_t port;
+    uint64_t *held; /* UMEM chunks of the current batch */
+    unsigned nheld;
+};
+
+static void xdp_release(struct rxt_rx *rx);
+
+static int xdp_next(struct rxt_rx *rx, int64_t deadline_ns, unsigned max)
 {
-    memset(st, 0, sizeof(*st));
+    struct xdp_rx *x = rx->impl;
+    struct rxt_xsk *xsk = x->xsk;
     struct xdp_desc *descs = xsk->rx.desc;
-    uint64_t *fill = xsk->fill.desc;
+    int64_t slice_end = rxt_now(CLOCK_MONOTONIC) + RXT_SLICE_NS;
+    if (slice_end > deadline_ns)
+        slice_end = deadline_ns;
     unsigned spins = 0;
-    for (;;) {
+    for (int waited = 0;;) {
         uint32_t prod = __atomic_load_n(xsk->rx.producer, __ATOMIC_ACQUIRE);
         uint32_t cons = *xsk->rx.consumer;
-        if (prod == cons) {
-            if ((++spins & RXT_SPIN_CHECK_MASK) == 0 || poll_mode) {
-                if (rxt_now(CLOCK_MONOTONIC) > deadline_ns)
-                    break;
-            }
-            if (*xsk->fill.flags & XDP_RING_NEED_WAKEUP)
-                recvfrom(xsk->fd, NULL, 0, MSG_DONTWAIT, NULL, NULL);
-            if (poll_mode) {
-                struct pollfd p = {.fd = xsk->fd, .events = POLLIN};
-                if (poll(&p, 1, 100) < 0 && errno != EINTR)
-                    return -errno;
-            }
-            continue;
-        }
-        st->calls++;
-        int64_t app = rxt_now(CLOCK_MONOTONIC);
-        uint32_t fill_prod = *xsk->fill.producer;
-        for (; cons != prod; cons++) {
+        unsigned n = 0;
+        /* the chunks held go back at release: a batch takes no more than the fill ring
+         * can take back */
+        for (; cons != prod && n < max && x->nheld < rx->capacity; cons++) {
             struct xdp_desc *d = &descs[cons & (RING_SIZE - 1)];
-            size_t payload_len;
-            const char *payload = rxt_udp_payload(rec, xsk->umem + d->addr, d->len, &payload_len);
-            if (payload)
-                rxt_record_packet(rec, st, payload, payload_len, app, -1);
-            else
-                st->foreign++;
-            /* copy mode: frames are whole chunks; give the chunk back */
-            fill[fill_prod++ & (RING_SIZE - 1)] = d->addr & ~(uint64_t)(FRAME_SIZE - 1);
+            x->held[x->nheld++] = d->addr & ~(uint64_t)(FRAME_SIZE - 1);
+            struct rxt_packet *p = &rx->pkts[n];
+            if (rxt_parse_udp(xsk->umem + d->addr, d->len, x->port, p)) {
+                p->stamp_real = -1;
+                n++;
+            } else {
+                rx->foreign++;
+            }
         }
         __atomic_store_n(xsk->rx.consumer, cons, __ATOMIC_RELEASE);
-        __atomic_store_n(xsk->fill.producer, fill_prod, __ATOMIC_RELEASE);
+        if (n > 0)
+            return (int)n;
+        if (x->nheld) /* foreign frames only: give them back now */
+            xdp_release(rx);
+        if (cons != prod)
+            continue;
+        if (*xsk->fill.flags & XDP_RING_NEED_WAKEUP)
+            recvfrom(xsk->fd, NULL, 0, MSG_DONTWAIT, NULL, NULL);
+        if (x->poll_mode) {
+            if (waited)
+                return 0;
+            struct pollfd p = {.fd = xsk->fd, .events = POLLIN};
+            if (poll(&p, 1, rxt_slice_ms(deadline_ns)) < 0 && errno != EINTR)
+                return -errno;
+            waited = 1;
+        } else if ((++spins & RXT_SPIN_CHECK_MASK) == 0 && rxt_now(CLOCK_MONOTONIC) >= slice_end) {
+            return 0;
+        }
     }
-    struct xdp_statistics stats;
+}
+
+static void xdp_release(struct rxt_rx *rx)
+{
+    struct xdp_rx *x = rx->impl;
+    uint64_t *fill = x->xsk->fill.desc;
+    uint32_t prod = *x->xsk->fill.producer;
+    for (unsigned i = 0; i < x->nheld; i++)
+        fill[prod++ & (RING_SIZE - 1)] = x->held[i];
+    __atomic_store_n(x->xsk->fill.producer, prod, __ATOMIC_RELEASE);
+    x->nheld = 0;
+}
+
+static void xdp_read_drops(struct rxt_rx *rx)
+{
+    struct xdp_rx *x = rx->impl;
+    struct xdp_statistics stats; /* totals since the socket was made */
     socklen_t len = sizeof(stats);
-    if (getsockopt(xsk->fd, SOL_XDP, XDP_STATISTICS, &stats, &len) == 0)
-        st->ring_drops = stats.rx_dropped + stats.rx_ring_full;
+    if (getsockopt(x->xsk->fd, SOL_XDP, XDP_STATISTICS, &stats, &len) == 0)
+        rx->ring_drops = stats.rx_dropped + stats.rx_ring_full;
+}
+
+static int xdp_fd(const struct rxt_rx *rx) { return ((const struct xdp_rx *)rx->impl)->xsk->fd; }
+
+static void xdp_close(struct rxt_rx *rx)
+{
+    struct xdp_rx *x = rx->impl;
+    rxt_xsk_close(x->xsk);
+    free(x->held);
+}
+
+static const struct rxt_rx_ops xdp_ops = {xdp_next, xdp_release, xdp_read_drops, xdp_fd,
+                                          xdp_close};
+
+int rxt_rx_open_xdp(struct rxt_xsk *xsk, unsigned capacity, int poll_mode, uint16_t port,
+                    struct rxt_rx **out)
+{
+    if (capacity > RING_SIZE)
+        return -EINVAL;
+    struct rxt_rx *rx = rxt_rx_alloc(&xdp_ops, capacity, sizeof(struct xdp_rx));
+    if (!rx)
+        return -EINVAL;
+    struct xdp_rx *x = rx->impl;
+    x->held = calloc(capacity, sizeof(*x->held));
+    if (!x->held) {
+        rxt_rx_free(rx);
+        return -ENOMEM;
+    }
+    x->xsk = xsk;
+    x->poll_mode = poll_mode;
+    x->port = port;
+    *out = rx;
     return 0;
+}
+
+int rxt_xdp_link(int prog_fd, int ifindex, unsigned flags)
+{
+    union bpf_attr attr;
+    memset(&attr, 0, sizeof(attr));
+    attr.link_create.prog_fd = (uint32_t)prog_fd;
+    attr.link_create.target_ifindex = (uint32_t)ifindex;
+    attr.link_create.attach_type = BPF_XDP;
+    attr.link_create.flags = flags;
+    int fd = (int)bpf(BPF_LINK_CREATE, &attr);
+    return fd < 0 ? -errno : fd;
 }

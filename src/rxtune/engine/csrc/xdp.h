@@ -14,9 +14,10 @@ int rxt_xdp_drop_prog_load(int *prog_fd);
 /* Create the socket, bind it to ifindex/queue (copy mode, need-wakeup on) and enter it in
  * the map. *out is freed by rxt_xsk_close. */
 int rxt_xsk_open(int ifindex, unsigned queue, int map_fd, unsigned frames, struct rxt_xsk **out);
-/* poll_mode 0: spin on the RX ring; 1: sleep in poll() until it has packets. */
-int rxt_rx_xdp(struct rxt_xsk *xsk, int poll_mode, int64_t deadline_ns,
-               struct rxt_rx_record *rec, struct rxt_rx_stats *st);
+/* Attach an XDP program to a device through a BPF link (5.9): it stays attached while the
+ * link fd is open, so it is gone when the process exits, however it exits. Returns the
+ * link fd or -errno; flags as IFLA_XDP_FLAGS (XDP_FLAGS_DRV_MODE). */
+int rxt_xdp_link(int prog_fd, int ifindex, unsigned flags);
 void rxt_xsk_close(struct rxt_xsk *xsk);
 
 #endif

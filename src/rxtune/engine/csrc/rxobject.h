@@ -1,0 +1,15 @@
+/* The receive path as Python objects: Rx (a strategy's receive path, opened) and Batch (the
+ * packets of one recv_batch, zero-copy views valid until released). */
+#ifndef RXTUNE_RXOBJECT_H
+#define RXTUNE_RXOBJECT_H
+
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+
+extern PyTypeObject rxt_RxType, rxt_BatchType;
+extern PyMethodDef rxt_rx_methods[]; /* the openers, module level */
+
+/* Shared with module.c: a writable int64 buffer, or -1 with TypeError. */
+int rxt_int64_buffer(PyObject *obj, Py_buffer *view, const char *what);
+
+#endif
