@@ -13,26 +13,27 @@ with a strategy in your own program.
 
 from __future__ import annotations
 
-import select
+import asyncio
+import os
 import socket
 import time
+import weakref
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from types import TracebackType
 from typing import Any
 
 from .apply import tune as tuning
 from .apply.profile import load
-from .engine.sockets import StrategySocket, open_udp
+from .engine import _engine
+from .engine.paths import MAX_BATCH, PathOptions, ReceivePath, device_of, open_path, socket_drops
 from .errors import InvalidValue
 from .host import Host
 from .inspect.inventory import collect
 from .knobs.registry import get
-from .strategies import BY_NAME, PINGPONG, Wait
-from .strategies import Receiver as ReceivePath
-from .strategies import select as select_strategies
-
-SOCKET_STRATEGIES = tuple(
-    name for name, e in BY_NAME.items() if e.receiver == ReceivePath.SOCKET and PINGPONG in e.modes
-)
+from .measure.machine import MachineAccount, Window, receive_cost
+from .strategies import BY_NAME, NAMES, build
+from .strategies import Receiver as ReceivePathKind
 
 
 def inventory(devices: list[str] | None = None, netns: str | None = None) -> dict[str, Any]:
@@ -87,49 +88,146 @@ def confirm(wait: float = 0.0) -> tuning.ConfirmResult:
     return tuning.confirm(wait)
 
 
+RING_OPTIONS = frozenset(
+    {"uring_buffers", "tpacket_block_size", "tpacket_blocks", "tpacket_timeout_ms", "xsk_frames"}
+)
+SPINS_IN_A_THREAD_S = 0.1  # a spinning strategy's thread looks for close() this often
+
+
 class Receiver:
-    """A UDP socket set up for a receive strategy: its socket options (SO_BUSY_POLL,
-    prefer, budget), its epoll fd and params. Host-wide sysctls (busy_read, busy_poll) are
-    not touched: set them with `rxtune set` if the strategy relies on them."""
+    """A strategy's receive path in your process, read batch by batch by the C engine.
 
-    def __init__(self, opened: StrategySocket):
-        self._opened = opened
-        self.socket: socket.socket = opened.sock
-        self.strategy = opened.strategy
+    recv_batch(max=capacity, timeout=None) -> Batch
+        Waits the strategy's way (spin, busy poll, sleep) in C without the GIL, then takes up
+        to `max` packets; after `timeout` seconds with none, an empty batch. The batch's
+        payloads are read-only memoryviews into the receiver's buffers or ring (no copy on
+        io_uring, TPACKET_V3 and AF_XDP), valid until the batch is released: by
+        batch.release(), leaving `with batch:`, the next recv or close(). A payload view
+        used after that raises ValueError; copy what you keep (bytes(payload)). Also:
+        batch.lengths and batch.timestamps (numpy; kernel RX stamps in ns, CLOCK_REALTIME,
+        -1 where the strategy has none) and batch.sources ((address, port), None on
+        io_uring).
+    recv(timeout=None) -> bytes
+        One datagram's payload, copied; TimeoutError after `timeout` seconds.
+    """
 
-    def recv(self, bufsize: int = 65535, timeout: float | None = None) -> bytes:
-        """One datagram, waiting the strategy's way; TimeoutError after `timeout` seconds."""
-        wait, sock = self.strategy.wait, self.socket
-        if wait == Wait.BLOCK:
-            sock.settimeout(timeout)
-            return sock.recv(bufsize)
-        if wait in (Wait.EPOLL, Wait.POLL):
-            poller = self._opened.epoll or select.poll()
-            if wait == Wait.POLL:
-                poller.register(sock.fileno(), select.POLLIN)
-            while True:
-                ready = poller.poll(
-                    timeout if wait == Wait.EPOLL else (None if timeout is None else timeout * 1000)
-                )
-                if not ready:
-                    raise TimeoutError("no datagram")
-                try:
-                    return sock.recv(bufsize, socket.MSG_DONTWAIT)
-                except BlockingIOError:
-                    continue
-        end = None if timeout is None else time.monotonic() + timeout
-        while True:  # spin
-            try:
-                return sock.recv(bufsize, socket.MSG_DONTWAIT)
-            except BlockingIOError:
-                if end is not None and time.monotonic() > end:
-                    raise TimeoutError("no datagram") from None
+    recv_batch: Callable[..., _engine.Batch]
+    recv: Callable[..., bytes]
+
+    def __init__(
+        self, path: ReceivePath, account: MachineAccount | None = None, cpu: int | None = None
+    ):
+        assert path.rx is not None
+        self._path, self._rx = path, path.rx
+        self.strategy = path.strategy
+        # the C methods themselves: no Python frame between a loop and the engine
+        self.recv_batch = path.rx.recv_batch
+        self.recv = path.rx.recv
+        self._account, self._cpu = account, cpu
+        self._opened = (time.monotonic_ns(), time.process_time_ns())
+        self._first = account.snapshot() if account else None
+        self._thread: ThreadPoolExecutor | None = None
+        self._closing = False
+        # closed at close(), when collected, and at interpreter exit (an XDP program also
+        # goes with its link when the process dies)
+        self._finalizer = weakref.finalize(self, _close, path, account)
+
+    @property
+    def capacity(self) -> int:
+        """The most packets one batch takes."""
+        return self._rx.capacity
+
+    @property
+    def socket(self) -> socket.socket | None:
+        """The socket the strategy reads (a packet socket for TPACKET_V3; None for AF_XDP)."""
+        return self._path.napi_source
+
+    def fileno(self) -> int:
+        """The fd that polls readable when a batch waits (a socket, ring or XSK)."""
+        return self._rx.fileno()
 
     def napi_id(self) -> int:
-        return self._opened.napi_id()
+        """The NAPI the last packet came through (0: none, or AF_XDP in copy mode)."""
+        return self._path.napi_id()
+
+    def stats(self) -> dict[str, Any]:
+        """What this receiver took and lost since open, and what it cost: packets, batches,
+        drops where they happened (socket buffer, ring), the NAPI id, the process's CPU
+        time; with account=True also the whole machine's receive cost as the bench counts
+        it (the receiving CPU's busy time, NET_RX softirq and NAPI threads elsewhere)."""
+        counts = self._rx.stats()
+        sock = self._path.napi_source
+        udp = sock is not None and sock.type == socket.SOCK_DGRAM
+        now_ns, cpu_ns = time.monotonic_ns(), time.process_time_ns()
+        seconds = (now_ns - self._opened[0]) / 1e9
+        packets = counts["packets"]
+        figures: dict[str, Any] = {
+            "strategy": self.strategy.label,
+            "packets": packets,
+            "batches": counts["batches"],
+            "packets_per_batch": round(packets / max(counts["batches"], 1), 2),
+            "drops": {
+                "socket_buffer": socket_drops(sock) if udp and sock else 0,
+                "ring": counts["ring_drops"],
+            },
+            "foreign": counts["foreign"],
+            "truncated": counts["truncated"],
+            "napi_id": self.napi_id(),
+            "seconds": round(seconds, 3),
+            "process_cpu_ns": cpu_ns - self._opened[1],
+        }
+        if self._account and self._first and self._cpu is not None:
+            window = Window(self._first, self._account.snapshot())
+            cost = receive_cost([window], self._cpu, [packets])
+            figures["receive_cpu_ns_per_packet"] = cost["receive_cpu_ns_per_packet"]
+            figures["receive_cores"] = cost["receive_cores"]
+            figures["receive_parts_ns"] = cost["receive_parts_ns"]
+        return figures
+
+    async def recv_batch_async(self, max: int = 0) -> _engine.Batch:
+        """recv_batch for asyncio. A sleeping strategy waits in the event loop (a reader
+        callback on fileno(), then a batch taken without waiting: the loop's epoll_wait
+        replaces the strategy's own wait). A spinning or busy-polling strategy, and
+        io_uring, wait in a thread of their own, which keeps a core busy as it would
+        anywhere; the event loop stays free."""
+        loop = asyncio.get_running_loop()
+        if self._waits_in_the_loop:
+            while True:
+                batch = self._rx.recv_batch(max, 0)
+                if len(batch):
+                    return batch
+                readable: asyncio.Future[None] = loop.create_future()
+                fd = self._rx.fileno()
+                loop.add_reader(fd, _wake, readable)
+                try:
+                    await readable
+                finally:
+                    loop.remove_reader(fd)
+        if self._thread is None:
+            self._thread = ThreadPoolExecutor(1, thread_name_prefix="rxtune-recv")
+        return await loop.run_in_executor(self._thread, self._wait_in_thread, max)
+
+    @property
+    def _waits_in_the_loop(self) -> bool:
+        return self.strategy.entry.sleeps and self.strategy.kind != ReceivePathKind.IO_URING
+
+    def _wait_in_thread(self, max: int) -> _engine.Batch:
+        while not self._closing:
+            batch = self._rx.recv_batch(max, SPINS_IN_A_THREAD_S)
+            if len(batch):
+                return batch
+        raise ValueError("the receiver is closed")
 
     def close(self) -> None:
-        self._opened.close()
+        self._closing = True
+        if self._thread is not None:
+            self._thread.shutdown(wait=True)
+            self._thread = None
+        self._finalizer()
+
+    @property
+    def closed(self) -> bool:
+        return not self._finalizer.alive
 
     def __enter__(self) -> Receiver:
         return self
@@ -143,14 +241,92 @@ class Receiver:
         self.close()
 
 
-def open_receiver(strategy: str, bind: tuple[str, int], busy_poll_us: int = 50) -> Receiver:
-    """A Receiver for one of the socket strategies (blocking, poll, epoll, spin,
-    so_busy_poll, so_busy_poll_prefer, epoll_params, ...)."""
-    if strategy not in SOCKET_STRATEGIES:
+def _wake(readable: asyncio.Future[None]) -> None:
+    if not readable.done():
+        readable.set_result(None)
+
+
+def _close(path: ReceivePath, account: MachineAccount | None) -> None:
+    path.close()
+    if account:
+        account.close()
+
+
+def _check_range(name: str, value: int, low: int, high: int) -> None:
+    if not isinstance(value, int) or not low <= value <= high:
+        raise InvalidValue(f"{name}={value!r} is out of range", f"{low}..{high}")
+
+
+def open_receiver(
+    strategy: str,
+    bind: tuple[str, int],
+    busy_poll_us: int = 50,
+    *,
+    batch: int = 64,
+    device: str | None = None,
+    queue: int = 0,
+    rcvbuf: int | None = None,
+    timestamps: bool = True,
+    buffer_size: int = 2048,
+    account: bool = False,
+    cpu: int | None = None,
+    **ring: int,
+) -> Receiver:
+    """A Receiver for any strategy of the bench (rxtune.strategies.NAMES): the socket
+    strategies, recvmmsg, io_uring with or without NAPI busy polling, TPACKET_V3 and AF_XDP
+    (rxtune attaches its XDP program to `device` for the receiver's life). Options mirror
+    the bench's: busy_poll_us, batch (the most packets a batch takes), rcvbuf, and ring
+    sizes (uring_buffers, tpacket_block_size, tpacket_blocks, tpacket_timeout_ms,
+    xsk_frames). TPACKET_V3 and AF_XDP read a device: `device`, or the one holding the bind
+    address. account=True also counts the whole machine's receive cost in stats(), for a
+    receiver pinned to `cpu` (root: BPF). Host sysctls and NAPI settings a strategy relies
+    on (busy_read, busy_poll_epoll, irq_suspend) are not touched: set them with `rxtune
+    set`. A strategy the kernel lacks is refused (Unsupported) with the reason the bench
+    gives."""
+    if strategy not in BY_NAME:
+        raise InvalidValue(f"open_receiver has no strategy '{strategy}'", NAMES)
+    if not (isinstance(bind, tuple) and len(bind) == 2):
+        raise InvalidValue(f"bind={bind!r} is not an (address, port) pair", "('198.18.0.2', 9000)")
+    _check_range("busy_poll_us", busy_poll_us, 1, 1_000_000)
+    _check_range("batch", batch, 1, MAX_BATCH)
+    _check_range("buffer_size", buffer_size, 64, 65536)
+    _check_range("queue", queue, 0, 63)
+    if rcvbuf is not None:
+        _check_range("rcvbuf", rcvbuf, 1, 1 << 31)
+    unknown = set(ring) - RING_OPTIONS
+    if unknown:
         raise InvalidValue(
-            f"open_receiver has no strategy '{strategy}' (io_uring, TPACKET and "
-            "AF_XDP loops live in the C engine)",
-            SOCKET_STRATEGIES,
+            f"open_receiver has no option {', '.join(sorted(unknown))}", RING_OPTIONS
         )
-    (chosen,) = select_strategies([strategy], [busy_poll_us])
-    return Receiver(open_udp(chosen, bind, rx_timestamps=False))
+    chosen = build(strategy, busy_poll_us, batch)
+    if chosen.kind in (ReceivePathKind.TPACKET, ReceivePathKind.AF_XDP) and device is None:
+        device = device_of(bind[0])
+        if device is None:
+            raise InvalidValue(
+                f"{strategy} reads a device and no device holds {bind[0]}",
+                "device='eth1', or bind to a device's address",
+            )
+    if account:
+        cpus = os.sched_getaffinity(0)
+        cpu = cpu if cpu is not None else (next(iter(cpus)) if len(cpus) == 1 else None)
+        if cpu is None:
+            raise InvalidValue(
+                "account=True counts the receiving CPU's busy time: pin the receiver",
+                "cpu=N, or os.sched_setaffinity(0, {N}) before open_receiver",
+            )
+    options = PathOptions(
+        batch=batch,
+        buffer_size=buffer_size,
+        timestamps=timestamps,
+        rcvbuf=rcvbuf,
+        queue=queue,
+        **ring,
+    )
+    meter = MachineAccount() if account else None
+    try:
+        path = open_path(chosen, bind[0], bind[1], device, options)
+    except BaseException:
+        if meter:
+            meter.close()
+        raise
+    return Receiver(path, meter, cpu)

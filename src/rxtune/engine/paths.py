@@ -8,9 +8,12 @@ from __future__ import annotations
 import errno
 import os
 import socket
+import struct
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+
+from pyroute2 import IPRoute
 
 from ..backends.sockopt import SO_INCOMING_NAPI_ID, SO_RXQ_OVFL
 from ..errors import NotPermitted, Unsupported
@@ -19,6 +22,7 @@ from . import _engine
 from .sockets import open_udp
 
 ETH_P_IP = 0x0800
+SO_MEMINFO, SK_MEMINFO_VARS, SK_MEMINFO_DROPS = 55, 9, 8  # include/uapi/linux/sock_diag.h
 XDP_FLAGS_DRV_MODE = 1 << 2
 XSK_BUSY_WAIT_S = 2.0
 MAX_BATCH = 1024  # csrc/rx.h: RXT_MAX_BATCH (recvmmsg takes at most UIO_MAXIOV)
@@ -198,6 +202,22 @@ def _xdp(path: ReceivePath, address: str, port: int, dev: str | None, o: PathOpt
             if error.errno != errno.EBUSY or time.monotonic() > give_up:
                 raise Unsupported(f"AF_XDP socket on {dev}: {error.strerror}") from None
             time.sleep(0.02)
+
+
+def device_of(address: str) -> str | None:
+    """The device that holds an IPv4 address in this namespace (None: no device holds it,
+    0.0.0.0 among them)."""
+    with IPRoute() as ipr:
+        for addr in ipr.get_addr(family=socket.AF_INET, address=address):
+            return ipr.get_links(addr["index"])[0].get_attr("IFLA_IFNAME")
+    return None
+
+
+def socket_drops(sock: socket.socket) -> int:
+    """Datagrams the kernel dropped at this socket (SO_MEMINFO's SK_MEMINFO_DROPS, 4.12):
+    whatever reads it, io_uring included, which carries no SO_RXQ_OVFL."""
+    raw = sock.getsockopt(socket.SOL_SOCKET, SO_MEMINFO, 4 * SK_MEMINFO_VARS)
+    return struct.unpack(f"{SK_MEMINFO_VARS}I", raw)[SK_MEMINFO_DROPS]
 
 
 def attach_xdp(index: int, prog_fd: int) -> int:
