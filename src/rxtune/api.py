@@ -89,7 +89,15 @@ def confirm(wait: float = 0.0) -> tuning.ConfirmResult:
 
 
 RING_OPTIONS = frozenset(
-    {"uring_buffers", "tpacket_block_size", "tpacket_blocks", "tpacket_timeout_ms", "xsk_frames"}
+    {
+        "uring_buffers",
+        "uring_wait_nr",
+        "uring_min_wait_us",
+        "tpacket_block_size",
+        "tpacket_blocks",
+        "tpacket_timeout_ms",
+        "xsk_frames",
+    }
 )
 SPINS_IN_A_THREAD_S = 0.1  # a spinning strategy's thread looks for close() this often
 
@@ -274,15 +282,17 @@ def open_receiver(
 ) -> Receiver:
     """A Receiver for any strategy of the bench (rxtune.strategies.NAMES): the socket
     strategies, recvmmsg, io_uring with or without NAPI busy polling, TPACKET_V3 and AF_XDP
-    (rxtune attaches its XDP program to `device` for the receiver's life). Options mirror
-    the bench's: busy_poll_us, batch (the most packets a batch takes), rcvbuf, and ring
-    sizes (uring_buffers, tpacket_block_size, tpacket_blocks, tpacket_timeout_ms,
-    xsk_frames). TPACKET_V3 and AF_XDP read a device: `device`, or the one holding the bind
-    address. account=True also counts the whole machine's receive cost in stats(), for a
-    receiver pinned to `cpu` (root: BPF). Host sysctls and NAPI settings a strategy relies
-    on (busy_read, busy_poll_epoll, irq_suspend) are not touched: set them with `rxtune
-    set`. A strategy the kernel lacks is refused (Unsupported) with the reason the bench
-    gives."""
+    (rxtune attaches its XDP program to `device` for the receiver's life).
+
+    Options mirror the bench's: busy_poll_us, batch (the most packets a batch takes),
+    rcvbuf, and ring sizes and waits: uring_buffers; uring_wait_nr, the completions a
+    sleeping io_uring wait asks for, returning uring_min_wait_us after the first (6.12);
+    tpacket_block_size, tpacket_blocks, tpacket_timeout_ms; xsk_frames. TPACKET_V3 and
+    AF_XDP read a device: `device`, or the one holding the bind address. account=True also
+    counts the whole machine's receive cost in stats(), for a receiver pinned to `cpu`
+    (root: BPF). Host sysctls and NAPI settings a strategy relies on (busy_read,
+    busy_poll_epoll, irq_suspend) are not touched: set them with `rxtune set`. A strategy
+    the kernel lacks is refused (Unsupported) with the reason the bench gives."""
     if strategy not in BY_NAME:
         raise InvalidValue(f"open_receiver has no strategy '{strategy}'", NAMES)
     if not (isinstance(bind, tuple) and len(bind) == 2):

@@ -19,7 +19,15 @@ import numpy as np
 
 from ..backends import procfs
 from ..engine import _engine
-from ..engine.paths import MAX_BATCH, URING_SETUP, PathOptions, attach_xdp, open_path, refused
+from ..engine.paths import (
+    MAX_BATCH,
+    URING_SETUP,
+    PathOptions,
+    ReceivePath,
+    attach_xdp,
+    open_path,
+    refused,
+)
 from ..errors import RxtuneError
 from ..host import Host, Worker
 from ..strategies import LOAD, Receiver, Strategy
@@ -48,7 +56,7 @@ MAX_RATE = 2_000_000
 # latency, send_delay, to_stamp, stamp_to_app: per-packet arrays (load mode), or None
 Arrays = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None
 SPLITS = ("send_delay", "to_rx_stamp", "rx_stamp_to_app")
-URING_BATCH_WAIT_US = 50  # a sleeping io_uring receiver in throughput mode waits for a batch
+Consumer = Callable[[ReceivePath, int], dict[str, int]]
 
 
 @dataclass(frozen=True)
@@ -66,10 +74,18 @@ class LoadSettings:
     xsk_frames: int = 4096  # AF_XDP UMEM frames (and fill ring entries, up to 2048)
     stall: tuple[int, int] = (0, 0)  # (at, length) in ns: a sender stall, to calibrate
     uring_setup: int = URING_SETUP  # io_uring_setup flags (benchmarks compare others)
+    # a sleeping io_uring receiver waits for this many completions, or min_wait µs after the
+    # first (6.12): batches at a fixed rate, for a bounded wait (benchmarks/python_api.py)
+    uring_wait_nr: int = 1
+    uring_min_wait_us: int = 0
+    # who takes the packets off the receive path: None, the engine's own loop, which records
+    # each packet; or a consumer of the Python API, (path, deadline_ns) -> the loop's stats
+    # (benchmarks/python_api.py), which counts only
+    consumer: Consumer | None = None
 
     @property
     def records_latency(self) -> bool:
-        return self.mode == LOAD
+        return self.mode == LOAD and self.consumer is None
 
     @property
     def offered(self) -> int:
@@ -90,15 +106,15 @@ def _softnet_dropped() -> int:
 def path_options(strategy: Strategy, settings: LoadSettings) -> PathOptions:
     """The receive path as the bench sizes it: a socket strategy takes its own batch, a ring
     as much as it holds (up to the engine's largest batch)."""
-    # a busy poller waits for one completion; a sleeper in throughput mode for a batch
-    uring_batch = 1 if strategy.busy_poll_us or settings.records_latency else strategy.batch
+    # a busy poller waits for one completion: the kernel busy polls once before it sleeps
+    uring_wait_nr = 1 if strategy.busy_poll_us else settings.uring_wait_nr
     return PathOptions(
         batch=strategy.batch if strategy.kind == Receiver.SOCKET else MAX_BATCH,
         timestamps=settings.records_latency,
         rcvbuf=settings.rcvbuf,
         uring_buffers=settings.uring_buffers,
-        uring_wait_nr=uring_batch,
-        uring_min_wait_us=0 if uring_batch == 1 else URING_BATCH_WAIT_US,
+        uring_wait_nr=uring_wait_nr,
+        uring_min_wait_us=0 if uring_wait_nr == 1 else settings.uring_min_wait_us,
         uring_setup=settings.uring_setup,
         tpacket_block_size=settings.tpacket_block_size,
         tpacket_blocks=settings.tpacket_blocks,
@@ -200,7 +216,11 @@ def _receive(
             (START_ALLOWANCE_S + settings.duration_s + DRAIN_S) * 1e9
         )
         try:
-            stats = path.rx.run(deadline, arrays, seen, offset)
+            stats = (
+                settings.consumer(path, deadline)
+                if settings.consumer
+                else path.rx.run(deadline, arrays, seen, offset)
+            )
         except OSError as error:  # the kernel refused a piece of the strategy
             raise refused(strategy, error) from None
         after = (netns_snapshot(), _softnet_dropped(), _device_drops(dev))

@@ -83,7 +83,6 @@ class StrategyEntry:
     epoll_params: EpollParams | None = None
     caveats: tuple[Caveat, ...] = ()
     c_code: str = ""  # what a program does, str.format with {us} and {batch}
-    python_code: str = ""  # the same with rxtune's Python API
 
     @property
     def takes_busy_poll_us(self) -> bool:
@@ -191,4 +190,20 @@ class Strategy:
         )
 
     def python(self) -> str:
-        return self.entry.python_code.format(us=self.busy_poll_us, batch=self.batch, name=self.name)
+        """The same receiver with rxtune's Python API (every strategy has one)."""
+        args = [f'"{self.name}"', '("0.0.0.0", 9000)']
+        if self.busy_poll_us is not None:
+            args.append(f"busy_poll_us={self.busy_poll_us}")
+        if self.kind in (Receiver.TPACKET, Receiver.AF_XDP):
+            args.append('device="eth1"')
+        needs = [f"{name}={value}" for name, value in {**self.sysctls, **self.napi}.items()]
+        return "\n".join(
+            [f"# set first (rxtune set): {' '.join(needs)}"] * bool(needs)
+            + [
+                f"with rxtune.open_receiver({', '.join(args)}) as rx:",
+                "    while True:",
+                "        with rx.recv_batch() as batch:  # up to 64 packets, waited for in C",
+                "            for payload in batch:  # memoryviews, valid inside the with",
+                "                handle(payload)",
+            ]
+        )

@@ -36,10 +36,6 @@ _IO_URING = (
     "sqe->flags |= IOSQE_BUFFER_SELECT; sqe->buf_group = BGID;"
 )
 _AF_XDP = "/* xdp-tools / libxdp: xsk_socket__create() in copy or zero-copy mode, then {how} */"
-_PYTHON = (
-    'with rxtune.open_receiver("{name}", ("0.0.0.0", 9000), busy_poll_us={us}) as rx:\n'
-    "    data = rx.recv()"
-)
 _IO_URING_NOTE = Caveat(
     "io-uring-no-timestamp",
     "io_uring recv carries no RX timestamp: no split of the latency",
@@ -58,7 +54,6 @@ TABLE: tuple[StrategyEntry, ...] = (
         "blocking recvmsg: sleep until a packet wakes the thread",
         Wait.BLOCK,
         sleeps=True,
-        python_code=_PYTHON,
         c_code="recv(fd, buf, sizeof buf, 0);   /* sleep until a packet wakes the thread */",
     ),
     StrategyEntry(
@@ -67,7 +62,6 @@ TABLE: tuple[StrategyEntry, ...] = (
         Wait.POLL,
         sleeps=True,
         default_in=PINGPONG_ONLY_BY_DEFAULT,
-        python_code=_PYTHON,
         c_code="poll(&(struct pollfd){{.fd = fd, .events = POLLIN}}, 1, -1);\n"
         "recv(fd, buf, sizeof buf, MSG_DONTWAIT);",
     ),
@@ -76,14 +70,12 @@ TABLE: tuple[StrategyEntry, ...] = (
         "epoll_wait() then recvmsg: the usual event loop",
         Wait.EPOLL,
         sleeps=True,
-        python_code=_PYTHON,
         c_code=_EPOLL,
     ),
     StrategyEntry(
         "spin",
         "user-space spin: non-blocking recvmsg in a loop (one CPU at 100%)",
         Wait.SPIN,
-        python_code=_PYTHON,
         c_code="while (recv(fd, buf, sizeof buf, MSG_DONTWAIT) < 0 && errno == EAGAIN)\n"
         "    ;  /* one core at 100% */",
     ),
@@ -94,7 +86,6 @@ TABLE: tuple[StrategyEntry, ...] = (
         Wait.BLOCK,
         busy_polls=True,
         socket_options={"SO_BUSY_POLL": US},
-        python_code=_PYTHON,
         c_code=_BUSY_RECV,
     ),
     StrategyEntry(
@@ -105,7 +96,6 @@ TABLE: tuple[StrategyEntry, ...] = (
         busy_polls=True,
         default_in=PINGPONG_ONLY_BY_DEFAULT,
         socket_options={"SO_BUSY_POLL": US, "SO_PREFER_BUSY_POLL": 1, "SO_BUSY_POLL_BUDGET": 8},
-        python_code=_PYTHON,
         c_code=_BUSY_RECV,
     ),
     StrategyEntry(
@@ -131,7 +121,6 @@ TABLE: tuple[StrategyEntry, ...] = (
         Wait.EPOLL,
         busy_polls=True,
         epoll_params=EpollParams(US, 8, True),
-        python_code=_PYTHON,
         c_code=_EPOLL_PARAMS,
     ),
     StrategyEntry(

@@ -311,7 +311,8 @@ static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "_engine",
 
 PyMODINIT_FUNC PyInit__engine(void)
 {
-    if (PyType_Ready(&rxt_RxType) < 0 || PyType_Ready(&rxt_BatchType) < 0)
+    if (PyType_Ready(&rxt_RxType) < 0 || PyType_Ready(&rxt_BatchType) < 0 ||
+        rxt_batch_iter_ready() < 0)
         return NULL;
     PyObject *m = PyModule_Create(&module);
     if (!m)

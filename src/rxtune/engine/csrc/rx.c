@@ -52,6 +52,8 @@ void rxt_rx_close(struct rxt_rx *rx)
 
 int rxt_slice_ms(int64_t deadline_ns)
 {
+    if (deadline_ns == INT64_MAX)
+        return RXT_SLICE_MS;
     int64_t left = deadline_ns - rxt_now(CLOCK_MONOTONIC);
     if (left <= 0)
         return 0;
@@ -155,11 +157,9 @@ static int64_t scan_cmsgs(struct msghdr *msg, struct rxt_rx *rx)
 
 /* A blocking read waits at most one slice (SO_RCVTIMEO, as open_udp set it), shorter when
  * the deadline is nearer; set again only to shorten it or to go back to the slice. */
-static int bound_blocking_read(struct socket_rx *s, int64_t deadline_ns)
+static int bound_blocking_read(struct socket_rx *s, int64_t left)
 {
-    int64_t want = deadline_ns - rxt_now(CLOCK_MONOTONIC);
-    if (want > RXT_SLICE_NS)
-        want = RXT_SLICE_NS;
+    int64_t want = left > RXT_SLICE_NS ? RXT_SLICE_NS : left;
     if (want < 1000)
         want = 1000; /* a zero timeval would mean no timeout at all */
     int shorten = want < s->rcvtimeo_ns, back = want == RXT_SLICE_NS && s->rcvtimeo_ns != want;
@@ -175,9 +175,11 @@ static int bound_blocking_read(struct socket_rx *s, int64_t deadline_ns)
 static int socket_next(struct rxt_rx *rx, int64_t deadline_ns, unsigned max)
 {
     struct socket_rx *s = rx->impl;
-    int blocking = s->wait == RXT_WAIT_BLOCK && deadline_ns > rxt_now(CLOCK_MONOTONIC);
+    /* no deadline (no timeout) needs no clock: a blocking read waits one slice at most */
+    int64_t left = deadline_ns == INT64_MAX ? INT64_MAX : deadline_ns - rxt_now(CLOCK_MONOTONIC);
+    int blocking = s->wait == RXT_WAIT_BLOCK && left > 0;
     if (blocking) {
-        int rc = bound_blocking_read(s, deadline_ns);
+        int rc = bound_blocking_read(s, left);
         if (rc < 0)
             return rc;
     } else if (s->wait == RXT_WAIT_POLL || s->wait == RXT_WAIT_EPOLL) {
@@ -187,9 +189,7 @@ static int socket_next(struct rxt_rx *rx, int64_t deadline_ns, unsigned max)
         if (ready <= 0)
             return 0;
     }
-    int64_t slice_end = rxt_now(CLOCK_MONOTONIC) + RXT_SLICE_NS;
-    if (slice_end > deadline_ns)
-        slice_end = deadline_ns;
+    int64_t slice_end = 0; /* spinning: read when the first spin comes back empty */
     unsigned spins = 0;
     for (;;) {
         for (unsigned i = 0; i < max; i++) {
@@ -227,6 +227,11 @@ static int socket_next(struct rxt_rx *rx, int64_t deadline_ns, unsigned max)
             return got == 0 ? 0 : -errno;
         if (s->wait != RXT_WAIT_SPIN)
             return 0;
+        if (!slice_end) {
+            slice_end = rxt_now(CLOCK_MONOTONIC) + RXT_SLICE_NS;
+            if (slice_end > deadline_ns)
+                slice_end = deadline_ns;
+        }
         if ((++spins & RXT_SPIN_CHECK_MASK) == 0 && rxt_now(CLOCK_MONOTONIC) >= slice_end)
             return 0;
     }

@@ -214,12 +214,48 @@ static int next_batch(RxObject *self, unsigned max, PyObject *timeout)
     return n;
 }
 
-static PyObject *rx_recv_batch(RxObject *self, PyObject *args, PyObject *kwargs)
+/* (max, timeout) of recv_batch and (timeout) of recv, positional or by keyword, parsed by
+ * hand: at one packet per call, PyArg_ParseTupleAndKeywords costs more than the packet. */
+static int parse_wait_args(PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames,
+                           int takes_max, unsigned *max, PyObject **timeout)
 {
-    static char *names[] = {"max", "timeout", NULL};
+    Py_ssize_t positional = takes_max ? 2 : 1;
+    if (nargs > positional) {
+        PyErr_Format(PyExc_TypeError, "at most %zd positional arguments", positional);
+        return -1;
+    }
+    PyObject *given[2] = {NULL, NULL}; /* max, timeout */
+    for (Py_ssize_t i = 0; i < nargs; i++)
+        given[takes_max ? i : 1] = args[i];
+    Py_ssize_t nkw = kwnames ? PyTuple_GET_SIZE(kwnames) : 0;
+    for (Py_ssize_t i = 0; i < nkw; i++) {
+        PyObject *name = PyTuple_GET_ITEM(kwnames, i);
+        int slot = takes_max && PyUnicode_CompareWithASCIIString(name, "max") == 0 ? 0
+                   : PyUnicode_CompareWithASCIIString(name, "timeout") == 0 ? 1
+                                                                             : -1;
+        if (slot < 0 || given[slot]) {
+            PyErr_Format(PyExc_TypeError, "unexpected or repeated argument '%U' (valid: %s)",
+                         name, takes_max ? "max, timeout" : "timeout");
+            return -1;
+        }
+        given[slot] = args[nargs + i];
+    }
+    if (given[0]) {
+        unsigned long value = PyLong_AsUnsignedLong(given[0]);
+        if (value == (unsigned long)-1 && PyErr_Occurred())
+            return -1;
+        *max = value > UINT32_MAX ? UINT32_MAX : (unsigned)value;
+    }
+    *timeout = given[1] ? given[1] : Py_None;
+    return 0;
+}
+
+static PyObject *rx_recv_batch(RxObject *self, PyObject *const *args, Py_ssize_t nargs,
+                               PyObject *kwnames)
+{
     unsigned max = 0;
-    PyObject *timeout = Py_None;
-    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "|IO", names, &max, &timeout))
+    PyObject *timeout;
+    if (parse_wait_args(args, nargs, kwnames, 1, &max, &timeout) < 0)
         return NULL;
     int n = next_batch(self, max ? max : (self->rx ? self->rx->capacity : 1), timeout);
     if (n < 0)
@@ -234,11 +270,12 @@ static PyObject *rx_recv_batch(RxObject *self, PyObject *args, PyObject *kwargs)
     return (PyObject *)batch;
 }
 
-static PyObject *rx_recv(RxObject *self, PyObject *args, PyObject *kwargs)
+static PyObject *rx_recv(RxObject *self, PyObject *const *args, Py_ssize_t nargs,
+                         PyObject *kwnames)
 {
-    static char *names[] = {"timeout", NULL};
-    PyObject *timeout = Py_None;
-    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "|O", names, &timeout))
+    unsigned unused = 0;
+    PyObject *timeout;
+    if (parse_wait_args(args, nargs, kwnames, 0, &unused, &timeout) < 0)
         return NULL;
     int n = next_batch(self, 1, timeout);
     if (n < 0)
@@ -391,11 +428,11 @@ static PyObject *rx_get_closed(RxObject *self, void *unused)
 }
 
 static PyMethodDef rx_methods[] = {
-    {"recv_batch", (PyCFunction)(void (*)(void))rx_recv_batch, METH_VARARGS | METH_KEYWORDS,
+    {"recv_batch", (PyCFunction)(void (*)(void))rx_recv_batch, METH_FASTCALL | METH_KEYWORDS,
      "recv_batch(max=capacity, timeout=None) -> Batch\n"
      "Wait the strategy's way for up to max packets (an empty batch after timeout seconds).\n"
      "Releases the previous batch first."},
-    {"recv", (PyCFunction)(void (*)(void))rx_recv, METH_VARARGS | METH_KEYWORDS,
+    {"recv", (PyCFunction)(void (*)(void))rx_recv, METH_FASTCALL | METH_KEYWORDS,
      "recv(timeout=None) -> bytes: one datagram's payload; TimeoutError after timeout"},
     {"run", (PyCFunction)rx_run, METH_VARARGS,
      "run(deadline_ns, arrays, seen, real_minus_mono) -> stats\n"
@@ -544,6 +581,52 @@ static PyObject *batch_sources(BatchObject *self, void *unused)
     return list;
 }
 
+/* Iteration ends without an IndexError: raising one per batch costs more than a packet */
+typedef struct {
+    PyObject_HEAD
+    BatchObject *batch;
+    unsigned next;
+} BatchIterObject;
+
+static PyTypeObject BatchIterType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "rxtune.engine._engine.BatchIterator",
+    .tp_basicsize = sizeof(BatchIterObject),
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+};
+
+static PyObject *batch_iter(BatchObject *self)
+{
+    BatchIterObject *it = PyObject_New(BatchIterObject, &BatchIterType);
+    if (!it)
+        return NULL;
+    Py_INCREF(self);
+    it->batch = self;
+    it->next = 0;
+    return (PyObject *)it;
+}
+
+static PyObject *batch_iter_next(BatchIterObject *it)
+{
+    if (it->next >= it->batch->count)
+        return NULL;
+    return batch_item(it->batch, it->next++);
+}
+
+static void batch_iter_dealloc(BatchIterObject *it)
+{
+    Py_DECREF(it->batch);
+    PyObject_Free(it);
+}
+
+int rxt_batch_iter_ready(void)
+{
+    BatchIterType.tp_iter = PyObject_SelfIter;
+    BatchIterType.tp_iternext = (iternextfunc)batch_iter_next;
+    BatchIterType.tp_dealloc = (destructor)batch_iter_dealloc;
+    return PyType_Ready(&BatchIterType);
+}
+
 static void batch_dealloc(BatchObject *self)
 {
     Py_DECREF(self->owner);
@@ -582,6 +665,7 @@ PyTypeObject rxt_BatchType = {
     .tp_doc = "The packets of one recv_batch: payloads as read-only memoryviews into the\n"
               "receiver's buffers or ring, valid until the batch is released.",
     .tp_as_sequence = &batch_sequence,
+    .tp_iter = (getiterfunc)batch_iter,
     .tp_methods = batch_methods,
     .tp_getset = batch_getset,
 };

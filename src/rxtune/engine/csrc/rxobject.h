@@ -9,6 +9,9 @@
 extern PyTypeObject rxt_RxType, rxt_BatchType;
 extern PyMethodDef rxt_rx_methods[]; /* the openers, module level */
 
+/* Readies the batch iterator type; 0 or -1 as PyType_Ready. */
+int rxt_batch_iter_ready(void);
+
 /* Shared with module.c: a writable int64 buffer, or -1 with TypeError. */
 int rxt_int64_buffer(PyObject *obj, Py_buffer *view, const char *what);
 
