@@ -1,20 +1,22 @@
 #!/usr/bin/env python3
 """The Python receive API against the C engine's own loop, strategy by strategy.
 
-For each strategy, on one receive path opened the same way (rxtune.engine.paths), four
+For each strategy, on one receive path opened the same way (rxtune.engine.paths), these
 consumers take the packets: (a) the engine's own loop (C, counting and recording each
 packet), (b) a pure-Python loop over Receiver.recv_batch that touches every payload (sums its
-first byte), (c) a Python loop over Receiver.recv(), one datagram per call, and for the
-blocking strategy (d) a plain Python socket.recv_into loop on the same socket, what a Python
-program does without rxtune. Each at a flood (sendmmsg batches) and at a fixed rate, in
-interleaved rounds, with the whole machine's receive cost as the bench counts it. Ratios
-b/a and c/a are given pooled and per round (each round's ratio comes from runs side by
-side). Writes JSON. Needs root (testbed, BPF accounting).
+first byte), (c) a Python loop over Receiver.recv(), one datagram per call, (e) loop (b) in
+asyncio (examples/asyncio_receiver.py), and for the blocking strategy (d) a plain Python
+socket.recv_into loop on the same socket, what a Python program does without rxtune. Each
+at a flood (sendmmsg batches) and at a fixed rate, in interleaved rounds, with the whole
+machine's receive cost as the bench counts it. Ratios to (a) are given pooled and per round
+(each round's ratio comes from runs side by side). Writes JSON. Needs root (testbed, BPF
+accounting).
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import sys
 import time
 from collections.abc import Callable
@@ -31,14 +33,16 @@ from rxtune.strategies import THROUGHPUT, names_for, select
 from rxtune.testbed import veth
 
 MESSAGE = 64
+IDLE_S = 0.2  # a consumer waits this long at most, then looks at the clock
 # a batching configuration beside the strategies as the bench runs them: a sleeping io_uring
 # wait asks for 32 completions and returns 50 µs after the first (6.12), so a wakeup at a
 # fixed rate carries several packets, and what Python adds per wakeup is shared among them
 BATCHED = {"io_uring": {"uring_wait_nr": 32, "uring_min_wait_us": 50}}
 
 
-def _stats(packets: int, calls: int, first: int, last: int, path: ReceivePath) -> dict[str, int]:
-    """The engine loop's stats, for a consumer that only counts."""
+def _stats(packets: int, calls: int, path: ReceivePath) -> dict[str, int]:
+    """The engine loop's stats, for a consumer that only counts (no arrival times: the
+    window is the sender's)."""
     assert path.rx is not None
     counts = path.rx.stats()
     return {
@@ -50,68 +54,97 @@ def _stats(packets: int, calls: int, first: int, last: int, path: ReceivePath) -
         "highest_seq": 0,
         "ring_drops": counts["ring_drops"],
         "socket_overflows": 0,
-        "first_ns": first,
-        "last_ns": last,
+        "first_ns": 0,
+        "last_ns": 0,
     }
 
 
 def python_batch(path: ReceivePath, deadline: int) -> dict[str, int]:
-    """(b) What a user writes with the API: batches, every payload touched."""
+    """(b) What a user writes with the API: batches, every payload touched; the clock is
+    read only when a wait comes back empty."""
     rx = rxtune.Receiver(path)  # kept: a receiver closes its path when it is collected
     recv_batch = rx.recv_batch
-    packets = calls = total = first = last = 0
-    while (now := time.monotonic_ns()) < deadline:
-        batch = recv_batch(timeout=(deadline - now) / 1e9)
-        if len(batch):
-            for payload in batch:
-                total += payload[0]
-            last = time.monotonic_ns()
-            first = first or last
-            packets += len(batch)
-            calls += 1
-    return _stats(packets, calls, first, last, path)
+    packets = calls = total = 0
+    while True:
+        batch = recv_batch(timeout=IDLE_S)
+        if not len(batch):
+            if time.monotonic_ns() > deadline:
+                break
+            continue
+        for payload in batch:
+            total += payload[0]
+        packets += len(batch)
+        calls += 1
+    return _stats(packets, calls, path)
 
 
 def python_recv(path: ReceivePath, deadline: int) -> dict[str, int]:
     """(c) One datagram per call, copied into bytes."""
     rx = rxtune.Receiver(path)
     recv = rx.recv
-    packets = total = first = last = 0
-    while (now := time.monotonic_ns()) < deadline:
+    packets = total = 0
+    while True:
         try:
-            data = recv(timeout=(deadline - now) / 1e9)
+            data = recv(timeout=IDLE_S)
         except TimeoutError:
-            break
+            if time.monotonic_ns() > deadline:
+                break
+            continue
         total += data[0]
-        last = time.monotonic_ns()
-        first = first or last
         packets += 1
-    return _stats(packets, packets, first, last, path)
+    return _stats(packets, packets, path)
+
+
+def python_asyncio(path: ReceivePath, deadline: int) -> dict[str, int]:
+    """(e) Loop (b) in asyncio: await recv_batch_async (a reader callback for a sleeping
+    strategy, a thread of its own for a spinning one or io_uring), stopped at the deadline
+    by another task."""
+    rx = rxtune.Receiver(path)
+    counts = {"packets": 0, "calls": 0, "total": 0}
+
+    async def consume() -> None:
+        while True:
+            batch = await rx.recv_batch_async()
+            for payload in batch:
+                counts["total"] += payload[0]
+            counts["packets"] += len(batch)
+            counts["calls"] += 1
+
+    async def main() -> None:
+        consumer = asyncio.create_task(consume())
+        await asyncio.sleep(max(deadline - time.monotonic_ns(), 0) / 1e9)
+        consumer.cancel()
+
+    asyncio.run(main())
+    stats = _stats(counts["packets"], counts["calls"], path)
+    rx.close()  # its thread, if it had one, stops within a slice
+    return stats
 
 
 def socket_recv_into(path: ReceivePath, deadline: int) -> dict[str, int]:
     """(d) No rxtune: a blocking socket.recv_into loop on the same socket (its 100 ms
-    SO_RCVTIMEO lets it look at the deadline)."""
+    SO_RCVTIMEO ends a wait with BlockingIOError)."""
     sock = path.napi_source
     assert sock is not None
     buffer = bytearray(2048)
-    packets = total = first = last = 0
-    while time.monotonic_ns() < deadline:
+    packets = total = 0
+    while True:
         try:
             sock.recv_into(buffer)
         except BlockingIOError:
+            if time.monotonic_ns() > deadline:
+                break
             continue
         total += buffer[0]
-        last = time.monotonic_ns()
-        first = first or last
         packets += 1
-    return _stats(packets, packets, first, last, path)
+    return _stats(packets, packets, path)
 
 
 CONSUMERS: dict[str, Callable[[ReceivePath, int], dict[str, int]] | None] = {
     "engine": None,
     "python_batch": python_batch,
     "python_recv": python_recv,
+    "asyncio": python_asyncio,
     "socket_recv_into": socket_recv_into,
 }
 

@@ -14,9 +14,11 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from pyroute2 import IPRoute
 
 from rxtune.changes.lock import host_lock
 from rxtune.changes.recover import recover
+from rxtune.host import call_in_netns
 from rxtune.knobs.model import Scope
 from rxtune.knobs.registry import get, of_scope
 from rxtune.testbed import veth
@@ -46,6 +48,18 @@ def private_state_dir(
     path = tmp_path_factory.mktemp("state")
     monkeypatch.setenv("RXTUNE_STATE_DIR", str(path))
     return path
+
+
+def xdp_attached(netns: str, dev: str) -> bool:
+    """Whether a device of a namespace has an XDP program, as netlink reports it."""
+
+    def attached() -> bool:
+        with IPRoute() as ipr:
+            link = ipr.get_links(ipr.link_lookup(ifname=dev)[0])[0]
+            xdp = link.get_attr("IFLA_XDP")
+            return bool(xdp and xdp.get_attr("IFLA_XDP_PROG_ID"))
+
+    return call_in_netns(netns, attached)
 
 
 def host_knobs() -> dict[str, str]:

@@ -51,7 +51,7 @@ def test_receiver_times_out_and_refuses_unknown_strategies(bed):
 
     assert call_in_netns(bed.receiver.netns, wait_for_nothing)
     with pytest.raises(rxtune.InvalidValue, match="valid: blocking"):
-        rxtune.open_receiver("af_xdp", ("127.0.0.1", 0))
+        rxtune.open_receiver("carrier_pigeon", ("127.0.0.1", 0))
 
 
 def test_inventory_reads_the_namespace(bed):

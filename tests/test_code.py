@@ -21,7 +21,7 @@ def run(*args: str) -> subprocess.CompletedProcess:
 
 @pytest.mark.parametrize("check", [["check"], ["format", "--check"]], ids=["lint", "format"])
 def test_ruff(check):
-    out = run(sys.executable, "-m", "ruff", *check, "src", "tests", "benchmarks")
+    out = run(sys.executable, "-m", "ruff", *check, "src", "tests", "benchmarks", "examples")
     assert out.returncode == 0, out.stdout + out.stderr
 
 

@@ -1,14 +1,16 @@
 """The Python API: read the receive path, change it as `rxtune set/tune` do, and receive
-with a strategy in your own program.
+with any strategy of the bench in your own program, the waiting and the batching in C.
 
     import rxtune
     report = rxtune.inventory(["eth1"])            # what `rxtune show --json` prints
     rxtune.tune(values={"busy_read": 50})          # `rxtune set busy_read=50`, journaled
     rxtune.tune("latency", devices=["eth1"])       # `rxtune tune --profile latency --dev eth1`
     rxtune.revert()                                # `rxtune revert`
-    with rxtune.open_receiver("so_busy_poll", ("0.0.0.0", 9000), busy_poll_us=50) as rx:
-        data = rx.recv()                           # busy polls the NAPI, then sleeps
-        print(rx.napi_id())                        # which NAPI the packet came through
+    with rxtune.open_receiver("io_uring", ("0.0.0.0", 9000)) as rx:
+        with rx.recv_batch() as batch:             # up to 64 datagrams, zero-copy
+            for payload in batch:                  # memoryviews, valid inside the with
+                ...
+        print(rx.stats())                          # packets, drops where, NAPI id, CPU
 """
 
 from __future__ import annotations

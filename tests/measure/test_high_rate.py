@@ -7,12 +7,10 @@ from pathlib import Path
 
 import jsonschema
 import pytest
-from pyroute2 import IPRoute
 
 from rxtune.changes.lock import host_lock
 from rxtune.changes.transient import TransientChanges
 from rxtune.engine import paths
-from rxtune.host import call_in_netns
 from rxtune.knobs.registry import get
 from rxtune.measure import bench, load
 from rxtune.measure.machine import MachineAccount
@@ -20,6 +18,8 @@ from rxtune.measure.pingpong import Endpoint
 from rxtune.measure.schema import BENCH_SCHEMA
 from rxtune.strategies import THROUGHPUT, default_names, select
 from rxtune.testbed import veth
+
+from conftest import xdp_attached
 
 pytestmark = pytest.mark.root
 
@@ -76,16 +76,6 @@ def test_drops_are_found_at_the_socket_when_the_receiver_cannot_keep_up():
     assert any(n["code"] == "lost" and "socket_buffer" in n["text"] for n in run["notes"])
 
 
-def _xdp_attached(netns: str, dev: str) -> bool:
-    def attached() -> bool:
-        with IPRoute() as ipr:
-            link = ipr.get_links(ipr.link_lookup(ifname=dev)[0])[0]
-            xdp = link.get_attr("IFLA_XDP")
-            return bool(xdp and xdp.get_attr("IFLA_XDP_PROG_ID"))
-
-    return call_in_netns(netns, attached)
-
-
 def test_xdp_program_is_detached_after_a_run_and_after_a_failure(monkeypatch):
     with veth.testbed(veth.configuration("A")) as bed:
         tx = Endpoint(bed.sender.netns, bed.sender.address, bed.cpus[0])
@@ -97,7 +87,7 @@ def test_xdp_program_is_detached_after_a_run_and_after_a_failure(monkeypatch):
         record = load.record(xdp, settings, rounds, bed.cpus[1])
         assert record["packets"]["received"] > 0
         assert_every_packet_received_or_counted(record)
-        assert not _xdp_attached(bed.receiver.netns, "rx0")
+        assert not xdp_attached(bed.receiver.netns, "rx0")
 
         def broken_socket(*args):
             raise OSError(95, "Operation not supported")
@@ -108,7 +98,7 @@ def test_xdp_program_is_detached_after_a_run_and_after_a_failure(monkeypatch):
             pytest.raises(Exception, match="AF_XDP socket on rx0: Operation not supported"),
         ):
             load.run(xdp, tx, rx, "tx0", "rx0", settings, account)
-        assert not _xdp_attached(bed.receiver.netns, "rx0")
+        assert not xdp_attached(bed.receiver.netns, "rx0")
 
 
 def test_a_strategy_the_kernel_refuses_keeps_its_row_with_the_reason():

@@ -8,10 +8,50 @@
 #include "rx.h"
 #include "xdp.h"
 
+/* One packet slot's buffer exporter: payload views are made from it, so it knows whether
+ * any view of the payload (a slice, numpy's) is still alive when the batch is released. */
+typedef struct {
+    PyObject_HEAD
+    PyObject *owner; /* the receiver, held while a view exists: its ring outlives the view */
+    const char *data;
+    Py_ssize_t len;
+    Py_ssize_t exports;
+} PayloadObject;
+
+static int payload_getbuffer(PayloadObject *self, Py_buffer *view, int flags)
+{
+    if (PyBuffer_FillInfo(view, (PyObject *)self, (void *)self->data, self->len, 1, flags) < 0)
+        return -1;
+    if (!self->exports++)
+        Py_INCREF(self->owner);
+    return 0;
+}
+
+static void payload_releasebuffer(PayloadObject *self, Py_buffer *view)
+{
+    if (!--self->exports)
+        Py_DECREF(self->owner);
+}
+
+static PyBufferProcs payload_buffer = {
+    .bf_getbuffer = (getbufferproc)payload_getbuffer,
+    .bf_releasebuffer = (releasebufferproc)payload_releasebuffer,
+};
+
+static PyTypeObject PayloadType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "rxtune.engine._engine.Payload",
+    .tp_basicsize = sizeof(PayloadObject),
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_as_buffer = &payload_buffer,
+};
+
 typedef struct {
     PyObject_HEAD
     struct rxt_rx *rx;
     PyObject **views;     /* payload memoryviews handed out from the current batch */
+    PayloadObject **payloads; /* their exporters, one per packet slot, made on first use */
+    unsigned capacity;
     uint64_t generation;  /* bumped at each release: a Batch of an older one is released */
     uint64_t packets, batches;
     int busy;             /* a call runs without the GIL */
@@ -43,10 +83,12 @@ static PyObject *new_rx(int rc, struct rxt_rx *opened)
     }
     self->rx = opened;
     self->views = PyMem_Calloc(opened->capacity, sizeof(PyObject *));
+    self->payloads = PyMem_Calloc(opened->capacity, sizeof(PayloadObject *));
+    self->capacity = opened->capacity;
     self->generation = 1;
     self->packets = self->batches = 0;
     self->busy = 0;
-    if (!self->views) {
+    if (!self->views || !self->payloads) {
         Py_DECREF(self);
         return PyErr_NoMemory();
     }
@@ -152,9 +194,9 @@ static int release_batch(RxObject *self)
                 if (PyErr_ExceptionMatches(PyExc_BufferError)) {
                     PyErr_Clear();
                     PyErr_Format(PyExc_BufferError,
-                                 "payload %u of the batch is still exported (np.frombuffer or "
-                                 "another buffer of it): copy what you keep (bytes(payload)) "
-                                 "before the next batch",
+                                 "payload %u of the last batch is still exported (a buffer of "
+                                 "it is held): copy what you keep (bytes(payload)) before the "
+                                 "next batch",
                                  i);
                 }
                 return -1;
@@ -163,6 +205,16 @@ static int release_batch(RxObject *self)
         }
         self->views[i] = NULL;
         Py_DECREF(view);
+    }
+    for (unsigned i = 0; i < rx->count; i++) {
+        if (self->payloads[i] && self->payloads[i]->exports) {
+            PyErr_Format(PyExc_BufferError,
+                         "payload %u of the last batch is still referenced (a slice of it, or "
+                         "np.frombuffer): copy what you keep (bytes(payload)) before the next "
+                         "batch",
+                         i);
+            return -1;
+        }
     }
     if (rx->count)
         self->generation++;
@@ -205,6 +257,12 @@ static int next_batch(RxObject *self, unsigned max, PyObject *timeout)
         }
     }
     self->busy = 0;
+    if (n == -EEXIST) { /* only io_uring's SINGLE_ISSUER says this */
+        PyErr_SetString(PyExc_RuntimeError,
+                         "an io_uring receiver is read by one thread, the first that received "
+                         "(IORING_SETUP_SINGLE_ISSUER)");
+        return -1;
+    }
     if (n < 0) {
         os_error(n);
         return -1;
@@ -413,6 +471,10 @@ static void rx_dealloc(RxObject *self)
             Py_CLEAR(self->views[i]);
         rxt_rx_close(self->rx);
     }
+    if (self->payloads) /* a view that outlived its receiver keeps its exporter alive */
+        for (unsigned i = 0; i < self->capacity; i++)
+            Py_XDECREF(self->payloads[i]);
+    PyMem_Free(self->payloads);
     PyMem_Free(self->views);
     PyObject_Free(self);
 }
@@ -486,10 +548,21 @@ static PyObject *batch_item(BatchObject *self, Py_ssize_t i)
     }
     if (!live(self))
         return NULL;
-    PyObject **slot = &self->owner->views[i];
+    RxObject *rx = self->owner;
+    PyObject **slot = &rx->views[i];
     if (!*slot) {
-        const struct rxt_packet *p = &self->owner->rx->pkts[i];
-        *slot = PyMemoryView_FromMemory((char *)p->data, p->len, PyBUF_READ);
+        PayloadObject *payload = rx->payloads[i];
+        if (!payload) {
+            payload = rx->payloads[i] = PyObject_New(PayloadObject, &PayloadType);
+            if (!payload)
+                return NULL;
+            payload->owner = (PyObject *)rx;
+            payload->exports = 0;
+        }
+        const struct rxt_packet *p = &rx->rx->pkts[i];
+        payload->data = p->data;
+        payload->len = p->len;
+        *slot = PyMemoryView_FromObject((PyObject *)payload);
         if (!*slot)
             return NULL;
     }
@@ -621,6 +694,9 @@ static void batch_iter_dealloc(BatchIterObject *it)
 
 int rxt_batch_iter_ready(void)
 {
+    PayloadType.tp_dealloc = (destructor)PyObject_Free;
+    if (PyType_Ready(&PayloadType) < 0)
+        return -1;
     BatchIterType.tp_iter = PyObject_SelfIter;
     BatchIterType.tp_iternext = (iternextfunc)batch_iter_next;
     BatchIterType.tp_dealloc = (destructor)batch_iter_dealloc;

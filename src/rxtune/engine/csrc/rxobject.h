@@ -1,5 +1,7 @@
 /* The receive path as Python objects: Rx (a strategy's receive path, opened) and Batch (the
- * packets of one recv_batch, zero-copy views valid until released). */
+ * packets of one recv_batch, zero-copy views valid until released). A live payload view
+ * holds its receiver, so the ring outlives every view of it; close() releases the views it
+ * handed out and so ends that hold. */
 #ifndef RXTUNE_RXOBJECT_H
 #define RXTUNE_RXOBJECT_H
 

@@ -143,6 +143,8 @@ static void cancel_recv(struct ring *r)
         if (syscall(__NR_io_uring_enter, r->fd, to_submit, 1,
                     IORING_ENTER_GETEVENTS | IORING_ENTER_EXT_ARG, &arg, sizeof(arg)) >= 0)
             to_submit = 0;
+        else if (errno == EEXIST) /* not the ring's thread: closing the fd must do */
+            return;
         unsigned head = *r->cq_head, tail = __atomic_load_n(r->cq_tail, __ATOMIC_ACQUIRE);
         for (; head != tail; head++) {
             struct io_uring_cqe *cqe = &r->cqes[head & *r->cq_mask];
@@ -162,6 +164,7 @@ struct uring_rx {
     size_t br_len, buffer_size;
     char *data;
     unsigned buffers, wait_nr, min_wait_us, to_submit;
+    int enabled; /* the ring starts disabled: the first thread to receive enables it */
     uint16_t br_tail;
     uint16_t *held; /* buffer ids of the current batch */
     unsigned nheld;
@@ -208,6 +211,13 @@ static int harvest(struct rxt_rx *rx, struct uring_rx *u, unsigned max)
 static int uring_next(struct rxt_rx *rx, int64_t deadline_ns, unsigned max)
 {
     struct uring_rx *u = rx->impl;
+    /* SINGLE_ISSUER ties the ring to the task that enables it: the thread that receives,
+     * which need not be the one that opened it (an asyncio program's receiving thread) */
+    if (!u->enabled) {
+        if (syscall(__NR_io_uring_register, u->r.fd, IORING_REGISTER_ENABLE_RINGS, NULL, 0) < 0)
+            return -errno;
+        u->enabled = 1;
+    }
     for (int waited = 0;; waited = 1) {
         int n = harvest(rx, u, max);
         if (n != 0 || (waited && !u->to_submit))
@@ -254,7 +264,7 @@ static int uring_fd(const struct rxt_rx *rx) { return ((const struct uring_rx *)
 static void uring_close(struct rxt_rx *rx)
 {
     struct uring_rx *u = rx->impl;
-    if (u->r.fd >= 0 && u->r.sqes && u->r.sqes != MAP_FAILED)
+    if (u->enabled && !u->to_submit)
         cancel_recv(&u->r);
     uring_teardown(&u->r);
     if (u->br && u->br != MAP_FAILED)
@@ -285,7 +295,7 @@ int rxt_rx_open_uring(int fd, unsigned capacity, unsigned entries, unsigned buff
     u->min_wait_us = min_wait_us;
     u->br = MAP_FAILED;
     u->br_len = buffers * sizeof(struct io_uring_buf);
-    int rc = uring_setup(&u->r, entries, setup_flags);
+    int rc = uring_setup(&u->r, entries, setup_flags | IORING_SETUP_R_DISABLED);
     if (rc < 0)
         goto fail;
     u->br = mmap(NULL, u->br_len, PROT_READ | PROT_WRITE, MAP_ANONYMOUS | MAP_PRIVATE, -1, 0);

@@ -1,0 +1,66 @@
+#!/usr/bin/env python3
+"""Receive with rxtune inside an asyncio program, the event loop never blocked.
+
+    sudo python3 examples/asyncio_receiver.py so_busy_poll 198.18.0.2 9000 --seconds 10
+    python3 examples/asyncio_receiver.py epoll 0.0.0.0 9000
+
+How it waits, and what that costs (benchmarks/python_api.py measures it: the "asyncio"
+consumer beside the C engine's own loop):
+- a sleeping strategy (blocking, epoll, recvmmsg, tpacket_v3, af_xdp_poll) waits in the
+  event loop itself: a reader callback on the receiver's fd, then a batch taken without
+  waiting. No thread; the strategy's own wait is replaced by the loop's epoll_wait, so
+  SO_BUSY_POLL-style waiting does not happen there.
+- a spinning or busy-polling strategy (spin, so_busy_poll, epoll_params, io_uring_napi,
+  af_xdp) and io_uring wait in a thread of the receiver's own, in C without the GIL: the
+  loop stays free, and that thread keeps one core busy (a busy poller's whole point), as it
+  would in any language.
+Meanwhile a second task keeps ticking: its count shows the loop was never held up.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import time
+
+import rxtune
+import rxtune.strategies
+
+
+async def ticker(period_s: float, ticks: list[int]) -> None:
+    while True:
+        await asyncio.sleep(period_s)
+        ticks[0] += 1
+
+
+async def main(strategy: str, address: str, port: int, seconds: float) -> None:
+    ticks = [0]
+    with rxtune.open_receiver(strategy, (address, port)) as rx:
+        tick = asyncio.create_task(ticker(0.001, ticks))
+        packets, first_byte_sum, end = 0, 0, time.monotonic() + seconds
+        while time.monotonic() < end:
+            try:
+                batch = await asyncio.wait_for(rx.recv_batch_async(), end - time.monotonic())
+            except TimeoutError:
+                break
+            with batch:
+                for payload in batch:
+                    first_byte_sum += payload[0]
+                packets += len(batch)
+        tick.cancel()
+        stats = rx.stats()
+    print(
+        f"{strategy}: {packets} packets in {stats['batches']} batches, "
+        f"{stats['process_cpu_ns'] / 1e9:.2f} s of CPU in {stats['seconds']:.1f} s; "
+        f"the other task ticked {ticks[0]} times"
+    )
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("strategy", choices=rxtune.strategies.NAMES)
+    parser.add_argument("address")
+    parser.add_argument("port", type=int)
+    parser.add_argument("--seconds", type=float, default=10.0)
+    args = parser.parse_args()
+    asyncio.run(main(args.strategy, args.address, args.port, args.seconds))
