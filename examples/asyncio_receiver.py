@@ -4,16 +4,18 @@
     sudo python3 examples/asyncio_receiver.py so_busy_poll 198.18.0.2 9000 --seconds 10
     python3 examples/asyncio_receiver.py epoll 0.0.0.0 9000
 
-How it waits, and what that costs (benchmarks/python_api.py measures it: the "asyncio"
-consumer beside the C engine's own loop):
-- a sleeping strategy (blocking, epoll, recvmmsg, tpacket_v3, af_xdp_poll) waits in the
-  event loop itself: a reader callback on the receiver's fd, then a batch taken without
-  waiting. No thread; the strategy's own wait is replaced by the loop's epoll_wait, so
-  SO_BUSY_POLL-style waiting does not happen there.
+How it waits, and what that costs (benchmarks/python_api.py measures it, the "asyncio"
+consumer beside the C engine's own loop; figures in the README):
+- a sleeping strategy (blocking, poll, epoll, recvmmsg, io_uring, tpacket_v3, af_xdp_poll)
+  waits in the event loop itself: a reader callback on the receiver's fd, then a batch
+  taken without waiting. No thread. The loop's epoll_wait replaces the strategy's own
+  wait, and asyncio's machinery (the callback, a future, a task step) costs a few µs per
+  wakeup: where each wakeup brings one packet, that is most of what the receiving costs.
 - a spinning or busy-polling strategy (spin, so_busy_poll, epoll_params, io_uring_napi,
-  af_xdp) and io_uring wait in a thread of the receiver's own, in C without the GIL: the
-  loop stays free, and that thread keeps one core busy (a busy poller's whole point), as it
-  would in any language.
+  af_xdp, ...) waits in a thread of the receiver's own, in C without the GIL: the loop
+  stays free, and that thread keeps a core busy (a busy poller's whole point), as it would
+  in any language. Give the process two CPUs: on the loop's own core each batch crosses
+  two context switches to reach the loop.
 Meanwhile a second task keeps ticking: its count shows the loop was never held up.
 """
 

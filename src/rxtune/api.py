@@ -138,6 +138,8 @@ class Receiver:
         self._first = account.snapshot() if account else None
         self._thread: ThreadPoolExecutor | None = None
         self._closing = False
+        self._reader_loop: asyncio.AbstractEventLoop | None = None
+        self._waiter: asyncio.Future[None] | None = None
         # closed at close(), when collected, and at interpreter exit (an XDP program also
         # goes with its link when the process dies)
         self._finalizer = weakref.finalize(self, _close, path, account)
@@ -195,31 +197,35 @@ class Receiver:
         return figures
 
     async def recv_batch_async(self, max: int = 0) -> _engine.Batch:
-        """recv_batch for asyncio. A sleeping strategy waits in the event loop (a reader
-        callback on fileno(), then a batch taken without waiting: the loop's epoll_wait
-        replaces the strategy's own wait). A spinning or busy-polling strategy, and
-        io_uring, wait in a thread of their own, which keeps a core busy as it would
-        anywhere; the event loop stays free."""
+        """recv_batch for asyncio. A sleeping strategy waits in the event loop: a reader
+        callback on fileno(), then a batch taken without waiting (the loop's epoll_wait
+        replaces the strategy's own wait; an io_uring ring is then the loop thread's). A
+        spinning or busy-polling strategy waits in a thread of its own, in C without the
+        GIL: the loop stays free, and that thread wants a core of its own (on the loop's
+        core each batch crosses two context switches)."""
         loop = asyncio.get_running_loop()
-        if self._waits_in_the_loop:
+        if self.strategy.entry.sleeps:
+            if self._reader_loop is not loop:
+                # registered once, before the first look: no wakeup falls in between (and an
+                # io_uring ring's poll wakeups start with that first look)
+                loop.add_reader(self._rx.fileno(), self._readable)
+                self._reader_loop = loop
             while True:
                 batch = self._rx.recv_batch(max, 0)
                 if len(batch):
                     return batch
-                readable: asyncio.Future[None] = loop.create_future()
-                fd = self._rx.fileno()
-                loop.add_reader(fd, _wake, readable)
+                self._waiter = loop.create_future()
                 try:
-                    await readable
+                    await self._waiter
                 finally:
-                    loop.remove_reader(fd)
+                    self._waiter = None
         if self._thread is None:
             self._thread = ThreadPoolExecutor(1, thread_name_prefix="rxtune-recv")
         return await loop.run_in_executor(self._thread, self._wait_in_thread, max)
 
-    @property
-    def _waits_in_the_loop(self) -> bool:
-        return self.strategy.entry.sleeps and self.strategy.kind != ReceivePathKind.IO_URING
+    def _readable(self) -> None:
+        if self._waiter is not None and not self._waiter.done():
+            self._waiter.set_result(None)
 
     def _wait_in_thread(self, max: int) -> _engine.Batch:
         while not self._closing:
@@ -230,6 +236,9 @@ class Receiver:
 
     def close(self) -> None:
         self._closing = True
+        if self._reader_loop is not None and not self._reader_loop.is_closed():
+            self._reader_loop.remove_reader(self._rx.fileno())
+        self._reader_loop = None
         if self._thread is not None:
             self._thread.shutdown(wait=True)
             self._thread = None
@@ -249,11 +258,6 @@ class Receiver:
         tb: TracebackType | None,
     ) -> None:
         self.close()
-
-
-def _wake(readable: asyncio.Future[None]) -> None:
-    if not readable.done():
-        readable.set_result(None)
 
 
 def _close(path: ReceivePath, account: MachineAccount | None) -> None:

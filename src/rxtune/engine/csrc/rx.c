@@ -239,7 +239,7 @@ static int socket_next(struct rxt_rx *rx, int64_t deadline_ns, unsigned max)
 
 static void socket_release(struct rxt_rx *rx) {} /* the next call overwrites the buffers */
 static void socket_read_drops(struct rxt_rx *rx) {}
-static int socket_fd(const struct rxt_rx *rx) { return ((const struct socket_rx *)rx->impl)->fd; }
+static int socket_fd(struct rxt_rx *rx) { return ((struct socket_rx *)rx->impl)->fd; }
 
 static void socket_close(struct rxt_rx *rx)
 {

@@ -27,7 +27,7 @@ struct rxt_rx_ops {
     int (*next)(struct rxt_rx *rx, int64_t deadline_ns, unsigned max);
     void (*release)(struct rxt_rx *rx); /* the last batch's buffers go back */
     void (*read_drops)(struct rxt_rx *rx); /* add the ring's drop counters to ring_drops */
-    int (*fd)(const struct rxt_rx *rx);    /* what poll() waits on */
+    int (*fd)(struct rxt_rx *rx); /* what poll() waits on, made on first ask; or -errno */
     void (*close)(struct rxt_rx *rx);
 };
 

@@ -162,6 +162,13 @@ static PyObject *xdp_link(PyObject *mod, PyObject *args)
     return fd < 0 ? os_error(fd) : PyLong_FromLong(fd);
 }
 
+static int open_or_raise(RxObject *self)
+{
+    if (!self->rx)
+        PyErr_SetString(PyExc_ValueError, "the receiver is closed");
+    return self->rx != NULL;
+}
+
 static int usable(RxObject *self)
 {
     if (!self->rx) {
@@ -431,9 +438,10 @@ fail:
     return NULL;
 }
 
+/* Counters only: readable while another thread receives. */
 static PyObject *rx_stats(RxObject *self, PyObject *unused)
 {
-    if (!usable(self))
+    if (!open_or_raise(self))
         return NULL;
     struct rxt_rx *rx = self->rx;
     rx->ops->read_drops(rx);
@@ -448,9 +456,10 @@ static PyObject *rx_stats(RxObject *self, PyObject *unused)
 
 static PyObject *rx_fileno(RxObject *self, PyObject *unused)
 {
-    if (!usable(self))
+    if (!open_or_raise(self))
         return NULL;
-    return PyLong_FromLong(self->rx->ops->fd(self->rx));
+    int fd = self->rx->ops->fd(self->rx);
+    return fd < 0 ? os_error(fd) : PyLong_FromLong(fd);
 }
 
 static PyObject *rx_close(RxObject *self, PyObject *unused)

@@ -92,7 +92,7 @@ static void tpacket_read_drops(struct rxt_rx *rx)
         rx->ring_drops += stats.tp_drops;
 }
 
-static int tpacket_fd(const struct rxt_rx *rx) { return ((const struct tpacket_rx *)rx->impl)->fd; }
+static int tpacket_fd(struct rxt_rx *rx) { return ((struct tpacket_rx *)rx->impl)->fd; }
 
 static void tpacket_close(struct rxt_rx *rx)
 {

@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -165,6 +166,7 @@ struct uring_rx {
     char *data;
     unsigned buffers, wait_nr, min_wait_us, to_submit;
     int enabled; /* the ring starts disabled: the first thread to receive enables it */
+    int evfd;    /* the eventfd an event loop waits on, or -1 */
     uint16_t br_tail;
     uint16_t *held; /* buffer ids of the current batch */
     unsigned nheld;
@@ -218,6 +220,9 @@ static int uring_next(struct rxt_rx *rx, int64_t deadline_ns, unsigned max)
             return -errno;
         u->enabled = 1;
     }
+    uint64_t signals;
+    if (u->evfd >= 0 && read(u->evfd, &signals, sizeof(signals)) < 0 && errno != EAGAIN)
+        return -errno;
     for (int waited = 0;; waited = 1) {
         int n = harvest(rx, u, max);
         if (n != 0 || (waited && !u->to_submit))
@@ -259,7 +264,24 @@ static void uring_release(struct rxt_rx *rx)
 }
 
 static void uring_read_drops(struct rxt_rx *rx) {} /* drops happen at the socket */
-static int uring_fd(const struct rxt_rx *rx) { return ((const struct uring_rx *)rx->impl)->r.fd; }
+/* With DEFER_TASKRUN a completion waits as task work of the ring's thread, and polling the
+ * ring fd is not woken by it; an eventfd registered with the ring is (io_req_local_work_add
+ * signals it), so that is what an event loop waits on. next() reads it empty first. */
+static int uring_fd(struct rxt_rx *rx)
+{
+    struct uring_rx *u = rx->impl;
+    if (u->evfd >= 0)
+        return u->evfd;
+    int evfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    if (evfd < 0)
+        return -errno;
+    if (syscall(__NR_io_uring_register, u->r.fd, IORING_REGISTER_EVENTFD, &evfd, 1) < 0) {
+        int rc = -errno;
+        close(evfd);
+        return rc;
+    }
+    return u->evfd = evfd;
+}
 
 static void uring_close(struct rxt_rx *rx)
 {
@@ -267,6 +289,8 @@ static void uring_close(struct rxt_rx *rx)
     if (u->enabled && !u->to_submit)
         cancel_recv(&u->r);
     uring_teardown(&u->r);
+    if (u->evfd >= 0)
+        close(u->evfd);
     if (u->br && u->br != MAP_FAILED)
         munmap(u->br, u->br_len);
     free(u->data);
@@ -288,6 +312,7 @@ int rxt_rx_open_uring(int fd, unsigned capacity, unsigned entries, unsigned buff
     if (!rx)
         return -EINVAL;
     struct uring_rx *u = rx->impl;
+    u->evfd = -1;
     u->sock_fd = fd;
     u->buffers = buffers;
     u->buffer_size = buffer_size;

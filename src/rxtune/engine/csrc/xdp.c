@@ -284,7 +284,7 @@ static void xdp_read_drops(struct rxt_rx *rx)
         rx->ring_drops = stats.rx_dropped + stats.rx_ring_full;
 }
 
-static int xdp_fd(const struct rxt_rx *rx) { return ((const struct xdp_rx *)rx->impl)->xsk->fd; }
+static int xdp_fd(struct rxt_rx *rx) { return ((struct xdp_rx *)rx->impl)->xsk->fd; }
 
 static void xdp_close(struct rxt_rx *rx)
 {
