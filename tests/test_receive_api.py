@@ -81,7 +81,7 @@ def _receive_paced(bed: veth.Testbed, strategy: str, **options: Any) -> tuple[in
             with rx.recv_batch(timeout=0.5) as batch:
                 for payload in batch:
                     seqs.append(struct.unpack_from("I", payload)[0])
-                    damaged += payload[HEADER:].tobytes() != b"\x5a" * (len(payload) - HEADER)
+                    damaged += payload[HEADER:] != b"\x5a" * (len(payload) - HEADER)
                 lengths.update(batch.lengths.tolist())
                 stamps.extend(batch.timestamps.tolist())
                 sources.update(batch.sources)

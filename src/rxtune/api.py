@@ -8,7 +8,7 @@ with any strategy of the bench in your own program, the waiting and the batching
     rxtune.revert()                                # `rxtune revert`
     with rxtune.open_receiver("io_uring", ("0.0.0.0", 9000)) as rx:
         with rx.recv_batch() as batch:             # up to 64 datagrams, zero-copy
-            for payload in batch:                  # memoryviews, valid inside the with
+            for payload in batch:                  # views in place, valid inside the with
                 ...
         print(rx.stats())                          # packets, drops where, NAPI id, CPU
 """
@@ -109,14 +109,15 @@ class Receiver:
 
     recv_batch(max=capacity, timeout=None) -> Batch
         Waits the strategy's way (spin, busy poll, sleep) in C without the GIL, then takes up
-        to `max` packets; after `timeout` seconds with none, an empty batch. The batch's
-        payloads are read-only memoryviews into the receiver's buffers or ring (no copy on
-        io_uring, TPACKET_V3 and AF_XDP), valid until the batch is released: by
-        batch.release(), leaving `with batch:`, the next recv or close(). A payload view
-        used after that raises ValueError; copy what you keep (bytes(payload)). Also:
-        batch.lengths and batch.timestamps (numpy; kernel RX stamps in ns, CLOCK_REALTIME,
-        -1 where the strategy has none) and batch.sources ((address, port), None on
-        io_uring).
+        to `max` packets; after `timeout` seconds with none, an empty batch. Each payload is
+        a read-only view in place, in the receiver's buffers or ring (no copy on io_uring,
+        TPACKET_V3 and AF_XDP): p[i] is a byte, p[a:b] a copy, bytes(p), memoryview(p) and
+        np.frombuffer(p) work. It is valid until the batch is released (batch.release(),
+        leaving `with batch:`, the next recv or close()), then it raises ValueError; a
+        memoryview or numpy array of it still alive makes the next recv refuse
+        (BufferError) rather than hand its memory back. Also: batch.lengths and
+        batch.timestamps (numpy; kernel RX stamps in ns, CLOCK_REALTIME, -1 where the
+        strategy has none) and batch.sources ((address, port), None on io_uring).
     recv(timeout=None) -> bytes
         One datagram's payload, copied; TimeoutError after `timeout` seconds.
     """

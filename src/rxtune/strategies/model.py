@@ -203,7 +203,7 @@ class Strategy:
                 f"with rxtune.open_receiver({', '.join(args)}) as rx:",
                 "    while True:",
                 "        with rx.recv_batch() as batch:  # up to 64 packets, waited for in C",
-                "            for payload in batch:  # memoryviews, valid inside the with",
+                "            for payload in batch:  # read in place, valid inside the with",
                 "                handle(payload)",
             ]
         )

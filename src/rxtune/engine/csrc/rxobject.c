@@ -8,54 +8,32 @@
 #include "rx.h"
 #include "xdp.h"
 
-/* One packet slot's buffer exporter: payload views are made from it, so it knows whether
- * any view of the payload (a slice, numpy's) is still alive when the batch is released. */
-typedef struct {
-    PyObject_HEAD
-    PyObject *owner; /* the receiver, held while a view exists: its ring outlives the view */
-    const char *data;
-    Py_ssize_t len;
-    Py_ssize_t exports;
-} PayloadObject;
-
-static int payload_getbuffer(PayloadObject *self, Py_buffer *view, int flags)
-{
-    if (PyBuffer_FillInfo(view, (PyObject *)self, (void *)self->data, self->len, 1, flags) < 0)
-        return -1;
-    if (!self->exports++)
-        Py_INCREF(self->owner);
-    return 0;
-}
-
-static void payload_releasebuffer(PayloadObject *self, Py_buffer *view)
-{
-    if (!--self->exports)
-        Py_DECREF(self->owner);
-}
-
-static PyBufferProcs payload_buffer = {
-    .bf_getbuffer = (getbufferproc)payload_getbuffer,
-    .bf_releasebuffer = (releasebufferproc)payload_releasebuffer,
-};
-
-static PyTypeObject PayloadType = {
-    PyVarObject_HEAD_INIT(NULL, 0)
-    .tp_name = "rxtune.engine._engine.Payload",
-    .tp_basicsize = sizeof(PayloadObject),
-    .tp_flags = Py_TPFLAGS_DEFAULT,
-    .tp_as_buffer = &payload_buffer,
-};
+typedef struct PayloadObject PayloadObject;
 
 typedef struct {
     PyObject_HEAD
     struct rxt_rx *rx;
-    PyObject **views;     /* payload memoryviews handed out from the current batch */
-    PayloadObject **payloads; /* their exporters, one per packet slot, made on first use */
+    PayloadObject **payloads; /* one view object per packet slot, reused while unshared */
     unsigned capacity;
-    uint64_t generation;  /* bumped at each release: a Batch of an older one is released */
+    uint64_t generation;  /* bumped at each release: views and batches of an older one raise */
     uint64_t packets, batches;
     int busy;             /* a call runs without the GIL */
 } RxObject;
+
+/* A packet's payload, read in place: a read-only bytes-like view into the receiver's
+ * buffer or ring, valid until its batch is released (then it raises). It exports the
+ * buffer protocol (memoryview(p), bytes(p), np.frombuffer(p)) and counts the exports, so
+ * the ring is not given back while one lives. */
+struct PayloadObject {
+    PyObject_HEAD
+    RxObject *owner;
+    const char *data;
+    Py_ssize_t len;
+    Py_ssize_t exports;
+    uint64_t generation;
+};
+
+static PyTypeObject PayloadType;
 
 typedef struct {
     PyObject_HEAD
@@ -76,19 +54,19 @@ static PyObject *new_rx(int rc, struct rxt_rx *opened)
 {
     if (rc < 0)
         return os_error(rc);
-    RxObject *self = PyObject_New(RxObject, &rxt_RxType);
+    RxObject *self = PyObject_GC_New(RxObject, &rxt_RxType);
     if (!self) {
         rxt_rx_close(opened);
         return NULL;
     }
     self->rx = opened;
-    self->views = PyMem_Calloc(opened->capacity, sizeof(PyObject *));
     self->payloads = PyMem_Calloc(opened->capacity, sizeof(PayloadObject *));
     self->capacity = opened->capacity;
     self->generation = 1;
     self->packets = self->batches = 0;
     self->busy = 0;
-    if (!self->views || !self->payloads) {
+    PyObject_GC_Track(self);
+    if (!self->payloads) {
         Py_DECREF(self);
         return PyErr_NoMemory();
     }
@@ -182,43 +160,19 @@ static int usable(RxObject *self)
     return 1;
 }
 
-/* Release the current batch: the payload views handed out are released (so they raise from
- * now on), then the buffers go back to the ring. Fails, changing nothing in the ring, when a
- * view is still exported (np.frombuffer of a payload, say). */
+/* Release the current batch: its payload views raise from now on (their generation is
+ * past) and the buffers go back to the ring; refused, changing nothing, while a buffer of a
+ * payload is exported (np.frombuffer, a memoryview or a slice of one). */
 static int release_batch(RxObject *self)
 {
-    static PyObject *release_name;
-    if (!release_name && !(release_name = PyUnicode_InternFromString("release")))
-        return -1;
     struct rxt_rx *rx = self->rx;
     for (unsigned i = 0; i < rx->count; i++) {
-        PyObject *view = self->views[i];
-        if (!view)
-            continue;
-        if (Py_REFCNT(view) > 1) { /* still referenced outside: make it unusable */
-            PyObject *done = PyObject_CallMethodNoArgs(view, release_name);
-            if (!done) {
-                if (PyErr_ExceptionMatches(PyExc_BufferError)) {
-                    PyErr_Clear();
-                    PyErr_Format(PyExc_BufferError,
-                                 "payload %u of the last batch is still exported (a buffer of "
-                                 "it is held): copy what you keep (bytes(payload)) before the "
-                                 "next batch",
-                                 i);
-                }
-                return -1;
-            }
-            Py_DECREF(done);
-        }
-        self->views[i] = NULL;
-        Py_DECREF(view);
-    }
-    for (unsigned i = 0; i < rx->count; i++) {
-        if (self->payloads[i] && self->payloads[i]->exports) {
+        PayloadObject *p = self->payloads[i];
+        if (p && p->generation == self->generation && p->exports) {
             PyErr_Format(PyExc_BufferError,
-                         "payload %u of the last batch is still referenced (a slice of it, or "
-                         "np.frombuffer): copy what you keep (bytes(payload)) before the next "
-                         "batch",
+                         "payload %u of the last batch is still exported (np.frombuffer or a "
+                         "memoryview of it is alive): copy what you keep (bytes(payload)) "
+                         "before the next batch",
                          i);
             return -1;
         }
@@ -473,19 +427,28 @@ static PyObject *rx_close(RxObject *self, PyObject *unused)
     Py_RETURN_NONE;
 }
 
+static int rx_traverse(RxObject *self, visitproc visit, void *arg)
+{
+    for (unsigned i = 0; self->payloads && i < self->capacity; i++)
+        Py_VISIT(self->payloads[i]);
+    return 0;
+}
+
+static int rx_clear(RxObject *self)
+{
+    for (unsigned i = 0; self->payloads && i < self->capacity; i++)
+        Py_CLEAR(self->payloads[i]);
+    return 0;
+}
+
 static void rx_dealloc(RxObject *self)
 {
-    if (self->rx) { /* a batch outstanding here has no owner left to read it */
-        for (unsigned i = 0; i < self->rx->capacity; i++)
-            Py_CLEAR(self->views[i]);
+    PyObject_GC_UnTrack(self);
+    rx_clear(self);
+    if (self->rx) /* no payload view is left: each holds its receiver */
         rxt_rx_close(self->rx);
-    }
-    if (self->payloads) /* a view that outlived its receiver keeps its exporter alive */
-        for (unsigned i = 0; i < self->capacity; i++)
-            Py_XDECREF(self->payloads[i]);
     PyMem_Free(self->payloads);
-    PyMem_Free(self->views);
-    PyObject_Free(self);
+    PyObject_GC_Del(self);
 }
 
 static PyObject *rx_get_capacity(RxObject *self, void *unused)
@@ -527,10 +490,155 @@ PyTypeObject rxt_RxType = {
     .tp_name = "rxtune.engine._engine.Rx",
     .tp_basicsize = sizeof(RxObject),
     .tp_dealloc = (destructor)rx_dealloc,
-    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
+    .tp_traverse = (traverseproc)rx_traverse,
+    .tp_clear = (inquiry)rx_clear,
     .tp_doc = "A strategy's receive path, opened: batches in, buffers held until released.",
     .tp_methods = rx_methods,
     .tp_getset = rx_getset,
+};
+
+/* Payload */
+
+static int payload_live(PayloadObject *self)
+{
+    if (!self->owner || !self->owner->rx || self->generation != self->owner->generation) {
+        PyErr_SetString(PyExc_ValueError,
+                        "this payload's batch was released (by release(), the next recv or "
+                        "close): copy what you keep (bytes(payload)) before then");
+        return 0;
+    }
+    return 1;
+}
+
+static int payload_getbuffer(PayloadObject *self, Py_buffer *view, int flags)
+{
+    if (!payload_live(self))
+        return -1;
+    if (PyBuffer_FillInfo(view, (PyObject *)self, (void *)self->data, self->len, 1, flags) < 0)
+        return -1;
+    self->exports++;
+    return 0;
+}
+
+static void payload_releasebuffer(PayloadObject *self, Py_buffer *view) { self->exports--; }
+
+static Py_ssize_t payload_len(PayloadObject *self)
+{
+    return payload_live(self) ? self->len : -1;
+}
+
+static PyObject *payload_subscript(PayloadObject *self, PyObject *key)
+{
+    if (!payload_live(self))
+        return NULL;
+    if (PyIndex_Check(key)) {
+        Py_ssize_t i = PyNumber_AsSsize_t(key, PyExc_IndexError);
+        if (i == -1 && PyErr_Occurred())
+            return NULL;
+        if (i < 0)
+            i += self->len;
+        if (i < 0 || i >= self->len) {
+            PyErr_SetString(PyExc_IndexError, "payload index out of range");
+            return NULL;
+        }
+        return PyLong_FromLong((unsigned char)self->data[i]);
+    }
+    if (PySlice_Check(key)) { /* a copy: a slice outlives the batch safely */
+        Py_ssize_t start, stop, step;
+        if (PySlice_Unpack(key, &start, &stop, &step) < 0)
+            return NULL;
+        Py_ssize_t n = PySlice_AdjustIndices(self->len, &start, &stop, step);
+        if (step == 1)
+            return PyBytes_FromStringAndSize(self->data + start, n);
+        PyObject *out = PyBytes_FromStringAndSize(NULL, n);
+        for (Py_ssize_t k = 0; out && k < n; k++)
+            PyBytes_AS_STRING(out)[k] = self->data[start + k * step];
+        return out;
+    }
+    PyErr_Format(PyExc_TypeError, "payload indices must be integers or slices, not %.200s",
+                 Py_TYPE(key)->tp_name);
+    return NULL;
+}
+
+static PyObject *payload_tobytes(PayloadObject *self, PyObject *unused)
+{
+    return payload_live(self) ? PyBytes_FromStringAndSize(self->data, self->len) : NULL;
+}
+
+static PyObject *payload_richcompare(PayloadObject *self, PyObject *other, int op)
+{
+    if ((op != Py_EQ && op != Py_NE) || !PyObject_CheckBuffer(other))
+        Py_RETURN_NOTIMPLEMENTED;
+    if (!payload_live(self))
+        return NULL;
+    Py_buffer view;
+    if (PyObject_GetBuffer(other, &view, PyBUF_SIMPLE) < 0)
+        return NULL;
+    int equal = view.len == self->len && memcmp(view.buf, self->data, (size_t)self->len) == 0;
+    PyBuffer_Release(&view);
+    return PyBool_FromLong(op == Py_EQ ? equal : !equal);
+}
+
+static PyObject *payload_repr(PayloadObject *self)
+{
+    return PyUnicode_FromFormat("<rxtune payload of %zd bytes%s>", self->len,
+                                self->owner && self->owner->rx &&
+                                        self->generation == self->owner->generation
+                                    ? ""
+                                    : ", released");
+}
+
+static int payload_traverse(PayloadObject *self, visitproc visit, void *arg)
+{
+    Py_VISIT(self->owner);
+    return 0;
+}
+
+static int payload_clear(PayloadObject *self)
+{
+    Py_CLEAR(self->owner);
+    return 0;
+}
+
+static void payload_dealloc(PayloadObject *self)
+{
+    PyObject_GC_UnTrack(self);
+    payload_clear(self);
+    PyObject_GC_Del(self);
+}
+
+static PyBufferProcs payload_buffer = {
+    .bf_getbuffer = (getbufferproc)payload_getbuffer,
+    .bf_releasebuffer = (releasebufferproc)payload_releasebuffer,
+};
+
+static PySequenceMethods payload_sequence = {.sq_length = (lenfunc)payload_len};
+static PyMappingMethods payload_mapping = {.mp_length = (lenfunc)payload_len,
+                                           .mp_subscript = (binaryfunc)payload_subscript};
+
+static PyMethodDef payload_methods[] = {
+    {"tobytes", (PyCFunction)payload_tobytes, METH_NOARGS, "tobytes() -> a copy of the payload"},
+    {"__bytes__", (PyCFunction)payload_tobytes, METH_NOARGS, NULL},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyTypeObject PayloadType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "rxtune.engine._engine.Payload",
+    .tp_basicsize = sizeof(PayloadObject),
+    .tp_dealloc = (destructor)payload_dealloc,
+    .tp_repr = (reprfunc)payload_repr,
+    .tp_as_sequence = &payload_sequence,
+    .tp_as_mapping = &payload_mapping,
+    .tp_as_buffer = &payload_buffer,
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
+    .tp_doc = "A packet's payload, read in place (read-only, bytes-like: p[i], p[a:b] copies,\n"
+              "bytes(p), memoryview(p), np.frombuffer(p)); raises once its batch is released.",
+    .tp_traverse = (traverseproc)payload_traverse,
+    .tp_clear = (inquiry)payload_clear,
+    .tp_richcompare = (richcmpfunc)payload_richcompare,
+    .tp_methods = payload_methods,
 };
 
 /* Batch */
@@ -558,25 +666,28 @@ static PyObject *batch_item(BatchObject *self, Py_ssize_t i)
     if (!live(self))
         return NULL;
     RxObject *rx = self->owner;
-    PyObject **slot = &rx->views[i];
-    if (!*slot) {
-        PayloadObject *payload = rx->payloads[i];
-        if (!payload) {
-            payload = rx->payloads[i] = PyObject_New(PayloadObject, &PayloadType);
-            if (!payload)
-                return NULL;
-            payload->owner = (PyObject *)rx;
-            payload->exports = 0;
-        }
-        const struct rxt_packet *p = &rx->rx->pkts[i];
-        payload->data = p->data;
-        payload->len = p->len;
-        *slot = PyMemoryView_FromObject((PyObject *)payload);
-        if (!*slot)
+    PayloadObject *p = rx->payloads[i];
+    /* a slot's view is reused unless someone still holds it from an older batch: that one
+     * stays as it is, released for good, and the slot gets a new view */
+    if (!p || (p->generation != rx->generation && Py_REFCNT(p) > 1)) {
+        p = PyObject_GC_New(PayloadObject, &PayloadType);
+        if (!p)
             return NULL;
+        Py_INCREF(rx);
+        p->owner = rx;
+        p->exports = 0;
+        p->generation = 0; /* none: the receiver's start at 1 */
+        PyObject_GC_Track(p);
+        Py_XSETREF(rx->payloads[i], p);
     }
-    Py_INCREF(*slot);
-    return *slot;
+    if (p->generation != rx->generation) {
+        const struct rxt_packet *packet = &rx->rx->pkts[i];
+        p->data = packet->data;
+        p->len = packet->len;
+        p->generation = rx->generation;
+    }
+    Py_INCREF(p);
+    return (PyObject *)p;
 }
 
 static PyObject *batch_release(BatchObject *self, PyObject *unused)
@@ -703,7 +814,6 @@ static void batch_iter_dealloc(BatchIterObject *it)
 
 int rxt_batch_iter_ready(void)
 {
-    PayloadType.tp_dealloc = (destructor)PyObject_Free;
     if (PyType_Ready(&PayloadType) < 0)
         return -1;
     BatchIterType.tp_iter = PyObject_SelfIter;
@@ -747,7 +857,7 @@ PyTypeObject rxt_BatchType = {
     .tp_basicsize = sizeof(BatchObject),
     .tp_dealloc = (destructor)batch_dealloc,
     .tp_flags = Py_TPFLAGS_DEFAULT,
-    .tp_doc = "The packets of one recv_batch: payloads as read-only memoryviews into the\n"
+    .tp_doc = "The packets of one recv_batch: payloads as read-only views in place, in the\n"
               "receiver's buffers or ring, valid until the batch is released.",
     .tp_as_sequence = &batch_sequence,
     .tp_iter = (getiterfunc)batch_iter,
