@@ -156,7 +156,8 @@ class Receiver:
         return self._path.napi_source
 
     def fileno(self) -> int:
-        """The fd that polls readable when a batch waits (a socket, ring or XSK)."""
+        """The fd that polls readable when a batch waits: the socket, the packet socket, the
+        XSK, or for io_uring an eventfd the ring signals."""
         return self._rx.fileno()
 
     def napi_id(self) -> int:
