@@ -23,7 +23,7 @@ import weakref
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .apply import tune as tuning
 from .apply.profile import load
@@ -33,9 +33,11 @@ from .errors import InvalidValue
 from .host import Host
 from .inspect.inventory import collect
 from .knobs.registry import get
-from .measure.machine import MachineAccount, Window, receive_cost
 from .strategies import BY_NAME, NAMES, build
 from .strategies import Receiver as ReceivePathKind
+
+if TYPE_CHECKING:
+    from .measure.machine import MachineAccount
 
 
 def inventory(devices: list[str] | None = None, netns: str | None = None) -> dict[str, Any]:
@@ -191,6 +193,8 @@ class Receiver:
             "process_cpu_ns": cpu_ns - self._opened[1],
         }
         if self._account and self._first and self._cpu is not None:
+            from .measure.machine import Window, receive_cost
+
             window = Window(self._first, self._account.snapshot())
             cost = receive_cost([window], self._cpu, [packets])
             figures["receive_cpu_ns_per_packet"] = cost["receive_cpu_ns_per_packet"]
@@ -340,6 +344,9 @@ def open_receiver(
         queue=queue,
         **ring,
     )
+    # imported here: numpy and BPF are for account=True only, not for `import rxtune`
+    from .measure.machine import MachineAccount
+
     meter = MachineAccount() if account else None
     try:
         path = open_path(chosen, bind[0], bind[1], device, options)

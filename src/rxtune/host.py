@@ -12,6 +12,7 @@ import os
 import pickle
 import select
 import signal
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -54,12 +55,28 @@ _STOP_SIGNALS = {signal.SIGINT, signal.SIGTERM, signal.SIGHUP}
 def signals_deferred() -> Iterator[None]:
     """Hold Ctrl-C, SIGTERM and SIGHUP back while a process forks: a KeyboardInterrupt raised
     inside fork's own handlers (logging's at-fork lock release) is swallowed by Python, and
-    the run would go on as if never interrupted. Delivered as soon as the block ends."""
-    previous = signal.pthread_sigmask(signal.SIG_BLOCK, _STOP_SIGNALS)
+    the run would go on as if never interrupted. Delivered as soon as the block ends.
+
+    Blocking them in this thread is not enough once another thread exists (numpy's BLAS
+    starts some at import): the kernel hands a process's signal to any thread that does not
+    block it, and Python then runs the handler here all the same. So the Python-level
+    handlers only note the signal for the block's length, and it is raised again after."""
+    if threading.current_thread() is not threading.main_thread():
+        yield  # handlers can only be swapped in the main thread, where Python runs them
+        return
+    caught: list[int] = []
+    previous = {
+        sig: signal.signal(sig, lambda signum, _: caught.append(signum)) for sig in _STOP_SIGNALS
+    }
+    mask = signal.pthread_sigmask(signal.SIG_BLOCK, _STOP_SIGNALS)
     try:
         yield
     finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler if handler is not None else signal.SIG_DFL)
+        signal.pthread_sigmask(signal.SIG_SETMASK, mask)  # what waits is delivered now
+        for signum in dict.fromkeys(caught):
+            signal.raise_signal(signum)
 
 
 def enter_netns(name: str) -> None:

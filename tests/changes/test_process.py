@@ -10,6 +10,8 @@ import textwrap
 import time
 from pathlib import Path
 
+import pytest
+
 from rxtune.changes.process import ProcessId, start_time
 
 
@@ -83,12 +85,15 @@ def test_worker_children_die_the_default_way_on_sigterm():
         signal.signal(signal.SIGHUP, signal.SIG_DFL)
 
 
-def test_a_stop_signal_during_a_fork_is_held_and_then_delivered():
+@pytest.mark.parametrize("threads", ["", "import numpy  # BLAS starts threads"])
+def test_a_stop_signal_during_a_fork_is_held_and_then_delivered(threads):
     """Python swallows a KeyboardInterrupt raised inside fork's own handlers; rxtune holds
-    the stop signals while it forks, so the interrupt comes right after, where it unwinds."""
+    the stop signals while it forks, so the interrupt comes right after, where it unwinds;
+    also when other threads exist, to which the kernel may hand the signal."""
     from rxtune.host import signals_deferred
 
-    script = textwrap.dedent("""
+    script = textwrap.dedent(f"""
+        {threads}
         import os, signal
         from rxtune.changes.process import unwind_on_termination
         from rxtune.host import signals_deferred
