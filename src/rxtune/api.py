@@ -307,8 +307,16 @@ def open_receiver(
     the kernel lacks is refused (Unsupported) with the reason the bench gives."""
     if strategy not in BY_NAME:
         raise InvalidValue(f"open_receiver has no strategy '{strategy}'", NAMES)
-    if not (isinstance(bind, tuple) and len(bind) == 2):
-        raise InvalidValue(f"bind={bind!r} is not an (address, port) pair", "('198.18.0.2', 9000)")
+    if not (
+        isinstance(bind, tuple)
+        and len(bind) == 2
+        and isinstance(bind[0], str)
+        and isinstance(bind[1], int)
+        and 0 <= bind[1] <= 65535
+    ):
+        raise InvalidValue(
+            f"bind={bind!r} is not an (IPv4 address, port 0..65535) pair", "('198.18.0.2', 9000)"
+        )
     _check_range("busy_poll_us", busy_poll_us, 1, 1_000_000)
     _check_range("batch", batch, 1, MAX_BATCH)
     _check_range("buffer_size", buffer_size, 64, 65536)
