@@ -13,9 +13,12 @@ consumer beside the C engine's own loop; figures in the README):
   wakeup: where each wakeup brings one packet, that is most of what the receiving costs.
 - a spinning or busy-polling strategy (spin, so_busy_poll, epoll_params, io_uring_napi,
   af_xdp, ...) waits in a thread of the receiver's own, in C without the GIL: the loop
-  stays free, and that thread keeps a core busy (a busy poller's whole point), as it would
-  in any language. Give the process two CPUs: on the loop's own core each batch crosses
-  two context switches to reach the loop.
+  stays free, and that thread spins (spin, af_xdp) or busy polls up to its µs before each
+  sleep (so_busy_poll: a whole core once packets come faster than that), as it would in
+  any language. Give the process two CPUs: on the loop's own core each batch crosses two
+  context switches to reach the loop. Measured with this script at 20,000 packets/s, two
+  CPUs: epoll 0.56 s of CPU in 1.5 s, so_busy_poll(50) 0.64 s, io_uring 0.59 s, with the
+  other task ticking ~1,350 times a second in each.
 Meanwhile a second task keeps ticking: its count shows the loop was never held up.
 """
 
