@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "account.h"
+#include "drops.h"
 #include "load.h"
 #include "pingpong.h"
 #include "rxobject.h"
@@ -259,6 +260,55 @@ static PyObject *engine_account_overhead(PyObject *self, PyObject *args)
     return Py_BuildValue("(KK)", (unsigned long long)run_time, (unsigned long long)count);
 }
 
+static void drops_capsule_free(PyObject *capsule)
+{
+    rxt_drops_close(PyCapsule_GetPointer(capsule, "rxtune.drops"));
+}
+
+static PyObject *engine_drops_open(PyObject *self, PyObject *args)
+{
+    int ncpus;
+    if (!PyArg_ParseTuple(args, "i", &ncpus))
+        return NULL;
+    struct rxt_drops *drops;
+    char log[4096] = "";
+    int rc = rxt_drops_open(ncpus, &drops, log, sizeof(log));
+    if (rc < 0) {
+        errno = -rc;
+        return PyErr_SetFromErrnoWithFilename(PyExc_OSError, log[0] ? log : "bpf(2)");
+    }
+    PyObject *capsule = PyCapsule_New(drops, "rxtune.drops", drops_capsule_free);
+    if (!capsule)
+        rxt_drops_close(drops);
+    return capsule;
+}
+
+/* {reason slot: count} of the slots that counted anything */
+static PyObject *engine_drops_read(PyObject *self, PyObject *capsule)
+{
+    struct rxt_drops *drops = PyCapsule_GetPointer(capsule, "rxtune.drops");
+    if (!drops)
+        return NULL;
+    uint64_t counts[RXT_DROP_SLOTS];
+    int rc = rxt_drops_read(drops, counts);
+    if (rc < 0) {
+        errno = -rc;
+        return PyErr_SetFromErrno(PyExc_OSError);
+    }
+    PyObject *found = PyDict_New();
+    for (int slot = 0; found && slot < RXT_DROP_SLOTS; slot++) {
+        if (!counts[slot])
+            continue;
+        PyObject *key = PyLong_FromLong(slot);
+        PyObject *value = PyLong_FromUnsignedLongLong(counts[slot]);
+        if (!key || !value || PyDict_SetItem(found, key, value) < 0)
+            Py_CLEAR(found);
+        Py_XDECREF(key);
+        Py_XDECREF(value);
+    }
+    return found;
+}
+
 /* CLOCK_REALTIME - CLOCK_MONOTONIC, bracketed tightly: the best of many tries, so kernel
  * RX stamps (realtime) convert to the sender's monotonic clock to within ~100 ns. */
 static PyObject *engine_clock_offset(PyObject *self, PyObject *args)
@@ -295,6 +345,12 @@ static PyMethodDef methods[] = {
      "xdp_prog_load() -> (prog_fd, xskmap_fd): the redirect-to-XSK program"},
     {"xdp_drop_prog_load", engine_xdp_drop_prog_load, METH_NOARGS,
      "xdp_drop_prog_load() -> prog_fd: a program that drops every frame"},
+    {"drops_open", engine_drops_open, METH_VARARGS,
+     "drops_open(ncpus) -> drops: attach the BPF program that counts dropped packets by\n"
+     "drop reason (the kfree_skb tracepoint)"},
+    {"drops_read", engine_drops_read, METH_O,
+     "drops_read(drops) -> {reason: count}: the drops so far, summed over CPUs; reasons at\n"
+     "or past DROP_SLOTS - 1 share that slot"},
     {"account_open", engine_account_open, METH_VARARGS,
      "account_open(ncpus, napi_threads, stats) -> account: attach the receive-accounting\n"
      "BPF programs (NET_RX softirq, idle, NAPI kthread time per CPU)"},
@@ -323,6 +379,7 @@ PyMODINIT_FUNC PyInit__engine(void)
         Py_DECREF(m);
         return NULL;
     }
+    PyModule_AddIntConstant(m, "DROP_SLOTS", RXT_DROP_SLOTS);
     PyModule_AddIntConstant(m, "WAIT_BLOCK", RXT_WAIT_BLOCK);
     PyModule_AddIntConstant(m, "WAIT_POLL", RXT_WAIT_POLL);
     PyModule_AddIntConstant(m, "WAIT_EPOLL", RXT_WAIT_EPOLL);
