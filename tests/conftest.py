@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 from pyroute2 import IPRoute
 
+from rxtune.backends import pm_qos
 from rxtune.changes.lock import host_lock
 from rxtune.changes.recover import recover
 from rxtune.host import call_in_netns
@@ -63,9 +64,14 @@ def xdp_attached(netns: str, dev: str) -> bool:
 
 
 def host_knobs() -> dict[str, str]:
-    """The host-wide sysctls and the per-CPU files of the registry, as text."""
+    """The host-wide sysctls and the per-CPU files of the registry, as text, and the CPU
+    latency request in force."""
     values = {}
     for knob in of_scope(Scope.HOST):
+        if knob.persist_only:  # held by a process: its value in force
+            readable = os.geteuid() == 0 and Path(pm_qos.DEVICE).exists()
+            values[knob.name] = str(pm_qos.in_force()) if readable else "?"
+            continue
         path = Path("/proc/sys") / knob.where.replace(".", "/")
         if path.exists():
             values[knob.name] = path.read_text().strip()

@@ -1,13 +1,17 @@
-"""Per-CPU knobs (the PM QoS resume latency limit, the cpufreq governor) through set, tune
-and revert: journaled, read back, reverted exactly; bad CPUs and values refused."""
+"""CPU knobs (the PM QoS resume latency limit, the cpufreq governor) through set, tune
+and revert: journaled, read back, reverted exactly; bad CPUs and values refused. The CPU
+latency request, which a process must hold, only persisted as a service."""
 
 from __future__ import annotations
 
+import subprocess
+import time
 from pathlib import Path
 
 import pytest
 
-from rxtune.apply import persist, tune
+from rxtune.apply import persist, profile, tune
+from rxtune.backends import pm_qos
 from rxtune.backends.files import online_cpus
 from rxtune.changes.journal import Record
 from rxtune.changes.plan import assignments
@@ -92,3 +96,53 @@ def test_per_cpu_limits_persist_as_boot_commands(tmp_path):
     written = persist.write(tmp_path, planned)
     script = next(p for p in written if p.name == "apply.sh").read_text()
     assert "echo 20 > /sys/devices/system/cpu/cpu0/power/pm_qos_resume_latency_us" in script
+
+
+needs_pm_qos = pytest.mark.skipif(
+    not Path(pm_qos.DEVICE).exists(), reason="no /dev/cpu_dma_latency (no CPU latency PM QoS)"
+)
+
+
+@needs_pm_qos
+def test_the_cpu_latency_request_is_refused_live_and_nothing_is_held():
+    before = pm_qos.in_force()
+    out = run_rxtune("set", "cpu_dma_latency=0")
+    assert out.returncode != 0 and "`--persist` installs a service" in out.stderr
+    assert not tune.journal().read().records
+    assert pm_qos.in_force() == before
+
+
+@needs_pm_qos
+def test_the_cpu_latency_request_persists_as_a_service_that_holds_it(tmp_path):
+    before = pm_qos.in_force()
+    out = run_rxtune("set", "cpu_dma_latency=0", "--persist", "--persist-root", str(tmp_path))
+    assert out.returncode == 0, out.stderr
+    assert "persisted" in out.stdout and "systemctl start rxtune-hold.service" in out.stdout
+    assert pm_qos.in_force() == before  # an exited rxtune holds nothing
+    assert not tune.journal().read().records  # nothing was written live, nothing to revert
+    unit = (tmp_path / persist.HOLDER_UNIT).read_text()
+    assert (tmp_path / persist.HOLDER_WANTS).readlink() == Path("/", persist.HOLDER_UNIT)
+    [exec_start] = [line for line in unit.splitlines() if line.startswith("ExecStart=")]
+    # what systemd runs: the quoted command with its %% back to %
+    command = exec_start.removeprefix('ExecStart=/bin/sh -c "').removesuffix('"')
+    holder = subprocess.Popen(["/bin/sh", "-c", command.replace("%%", "%")])
+    try:
+        deadline = time.monotonic() + 10
+        while pm_qos.in_force() != 0 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert pm_qos.in_force() == 0
+        assert any(h["pid"] == holder.pid for h in pm_qos.holders())  # the sleep it became
+    finally:
+        holder.kill()
+        holder.wait()
+    assert pm_qos.in_force() == before
+    out = run_rxtune("revert", "--persist", "--persist-root", str(tmp_path), check=True)
+    assert not (tmp_path / persist.HOLDER_UNIT).exists()
+    assert not (tmp_path / persist.HOLDER_WANTS).is_symlink()
+
+
+def test_the_cpu_latency_request_exports_as_force_latency_and_is_no_kernel_default():
+    planned = assignments([(get("cpu_dma_latency"), 0)], [])
+    assert "[cpu]\nforce_latency=0" in persist.export_tuned(planned, "t")
+    assert "exec 3>/dev/cpu_dma_latency" in persist.export_sh(planned, "t")
+    assert "cpu_dma_latency" not in {k.name for k, _ in profile.load("default").values}

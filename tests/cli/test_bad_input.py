@@ -163,6 +163,15 @@ def invocations(files: list[str]) -> st.SearchStrategy[list[str]]:
             ("--save", nowhere),
             ("--resume", path),
         ],
+        "top": [
+            ("", name),
+            ("--netns", name),
+            ("--interval", seconds),
+            ("--pid", value),
+            ("--port", value),
+            ("--count", value),
+            ("--prometheus", nowhere),
+        ],
         "reflect": [
             ("--port", value),
             ("--strategy", name),

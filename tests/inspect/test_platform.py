@@ -57,7 +57,7 @@ def test_a_haltpoll_host_shows_its_states_limits_and_isolation(tmp_path):
     host = haltpoll_tree(tmp_path)
     _write(tmp_path, "proc/777/comm", "napi/eth9-8193")
     _write(tmp_path, "proc/777/stat", "777 (napi/eth9-8193) S " + " ".join(["0"] * 35) + " 1 0")
-    facts = platform.collect(host, {"eth9": [33]}, {"eth9": [777]})
+    facts = platform.collect(host, {"eth9": [33]}, {"eth9": [777]}, {"eth9": 9999})
     idle = facts["cpuidle"]
     assert (idle["driver"], idle["governor"]) == ("haltpoll", "haltpoll")
     [cpu0, cpu1] = idle["cpus"]

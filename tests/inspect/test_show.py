@@ -4,7 +4,9 @@ has NAPI on (GRO and rx-udp-gro-forwarding on: testbed configuration B)."""
 from __future__ import annotations
 
 import json
+import os
 import socket
+import time
 
 import jsonschema
 import pytest
@@ -65,6 +67,33 @@ def test_show_finds_napi_and_queue_mapping(bed):
     assert queue_napi["status"] == "ok" and queue_napi["value"] == napi_ids[0]
     # the mapping agrees with what the kernel tells a socket about a real packet
     assert _napi_id_of_a_received_packet(bed) == napi_ids[0]
+
+
+def test_show_names_the_processes_that_read_a_device_and_their_cpus(bed):
+    """A process bound to the device's address, pinned to the last CPU, is among its
+    readers with that CPU; one bound to an address of no device there is not."""
+    from rxtune.host import Worker
+
+    last = max(os.sched_getaffinity(0))
+
+    def hold(ready, address: str):
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+            sock.bind((address, 47998))
+            ready()
+            time.sleep(30)
+
+    reader = Worker(bed.receiver.netns, last, hold, bed.receiver.address)
+    other = Worker(bed.receiver.netns, None, hold, "127.0.0.1")
+    try:
+        assert reader.wait_ready(5) and other.wait_ready(5)
+        (dev,) = collect(Host(netns=bed.receiver.netns))["platform"]["devices"]
+        found = {r["pid"]: r for r in dev["readers"]}
+        assert found[reader.pid]["cpus"] == str(last)
+        assert found[reader.pid]["sockets"] == [f"udp {bed.receiver.address}:47998"]
+        assert other.pid not in found
+    finally:
+        reader.kill()
+        other.kill()
 
 
 def test_show_reports_values_set_through_sysfs(bed):

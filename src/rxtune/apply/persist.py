@@ -1,13 +1,15 @@
 """What survives a reboot, and the same settings for other tools: sysctls to
-/etc/sysctl.d, device settings to a script a systemd unit runs at boot; exports as a tuned
-profile or a shell script. Each write is rendered by its knob's backend from structured
-data (knobs/model.Rendered), never parsed back from shell text."""
+/etc/sysctl.d, device settings to a script a systemd unit runs at boot, a held value (the
+CPU latency request) to a service that holds it; exports as a tuned profile or a shell
+script. Each write is rendered by its knob's backend from structured data
+(knobs/model.Rendered), never parsed back from shell text."""
 
 from __future__ import annotations
 
 from collections import defaultdict
 from pathlib import Path
 
+from ..backends.pm_qos import holder_command
 from ..changes.plan import Assignment
 from ..errors import InvalidValue
 from ..knobs.model import Rendered, Scope
@@ -16,6 +18,9 @@ SYSCTL_FILE = "etc/sysctl.d/90-rxtune.conf"
 SCRIPT = "etc/rxtune/apply.sh"
 UNIT = "etc/systemd/system/rxtune-apply.service"
 WANTS = "etc/systemd/system/multi-user.target.wants/rxtune-apply.service"
+# a value that lasts only while a process holds it: a service of its own, running for good
+HOLDER_UNIT = "etc/systemd/system/rxtune-hold.service"
+HOLDER_WANTS = "etc/systemd/system/multi-user.target.wants/rxtune-hold.service"
 HEADER = "# written by rxtune; `rxtune revert --persist` removes it\n"
 
 
@@ -59,9 +64,36 @@ def _commands(items: list[Assignment]) -> list[str]:
     return [r.shell for r in _rendered(items) if not (r.tuned and r.tuned[0] == "sysctl")]
 
 
+def _enable(root: Path, unit: str, wants: str) -> list[Path]:
+    link = root / wants  # what `systemctl enable` does
+    link.parent.mkdir(parents=True, exist_ok=True)
+    link.unlink(missing_ok=True)
+    link.symlink_to(f"/{unit}")
+    return [root / unit, link]
+
+
+def _write_holder(root: Path, held: list[Assignment]) -> list[Path]:
+    """A service whose process holds the request (a shell that became a sleep, with the file
+    open): systemd starts it at boot, and stopping it drops the request. Of several values,
+    the tightest is the one in force."""
+    command = holder_command(min(i.value for i in held)).replace("%", "%%")  # systemd's %
+    unit = root / HOLDER_UNIT
+    unit.parent.mkdir(parents=True, exist_ok=True)
+    unit.write_text(
+        HEADER + "[Unit]\nDescription=rxtune: hold the CPU latency PM QoS request\n\n"
+        f'[Service]\nType=simple\nExecStart=/bin/sh -c "{command}"\nRestart=on-failure\n\n'
+        "[Install]\nWantedBy=multi-user.target\n"
+    )
+    return _enable(root, HOLDER_UNIT, HOLDER_WANTS)
+
+
 def write(root: Path, items: list[Assignment]) -> list[Path]:
     check_persistable(items)
     written = []
+    held = [i for i in items if i.knob.persist_only]
+    items = [i for i in items if not i.knob.persist_only]
+    if held:
+        written += _write_holder(root, held)
     sysctls, commands = _sysctl_lines(items), _commands(items)
     if sysctls:
         path = root / SYSCTL_FILE
@@ -81,17 +113,13 @@ def write(root: Path, items: list[Assignment]) -> list[Path]:
             f"Type=oneshot\nExecStart=/{SCRIPT}\n\n[Install]\n"
             "WantedBy=multi-user.target\n"
         )
-        wants = root / WANTS  # what `systemctl enable` does
-        wants.parent.mkdir(parents=True, exist_ok=True)
-        wants.unlink(missing_ok=True)
-        wants.symlink_to(f"/{UNIT}")
-        written += [script, unit, wants]
+        written += [script, *_enable(root, UNIT, WANTS)]
     return written
 
 
 def remove(root: Path) -> list[Path]:
     removed = []
-    for relative in (SYSCTL_FILE, SCRIPT, WANTS, UNIT):
+    for relative in (SYSCTL_FILE, SCRIPT, WANTS, UNIT, HOLDER_WANTS, HOLDER_UNIT):
         path = root / relative
         if path.is_symlink() or path.exists():
             path.unlink()

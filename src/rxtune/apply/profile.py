@@ -92,6 +92,7 @@ def load(name: str) -> Profile:
             (k, k.default)
             for k in REGISTRY
             if k.writable
+            and not k.persist_only  # the default is that nobody holds it: nothing to write
             and k.default is not None
             and k.scope in (Scope.HOST, Scope.NAMESPACE, Scope.DEVICE)
         )

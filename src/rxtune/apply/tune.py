@@ -104,7 +104,12 @@ def run(request: Request) -> Result:
         j = journal()
         _undamaged(j.read(), j.path)
         result.plan = plan(items)
-        lacking = [c for c in result.plan if c.status == "unsupported"]
+        lacking = [
+            c
+            for c in result.plan
+            if c.status == "unsupported"
+            or (c.status == "persist only" and request.persist_root is None)
+        ]
         if request.strict and lacking:
             raise Unsupported(
                 "nothing changed: "
@@ -177,7 +182,18 @@ def _apply(changes: list[Change], request: Request, group: str) -> list[Outcome]
         except BaseException:  # Ctrl-C, SIGTERM: all or nothing holds
             _roll_back(group)
             raise
-    return [Outcome(c, "applied" if c.status == "change" else c.status, c.reason) for c in changes]
+    return [_outcome(c, request) for c in changes]
+
+
+def _outcome(change: Change, request: Request) -> Outcome:
+    if change.status == "change":
+        return Outcome(change, "applied")
+    if change.status == "persist only" and request.persist_root is not None:
+        unit = Path(persist.HOLDER_UNIT).name
+        return Outcome(
+            change, "persisted", f"held by {unit} from the next boot; now: systemctl start {unit}"
+        )
+    return Outcome(change, change.status, change.reason)
 
 
 def _roll_back(group: str, drop_confirmation: bool = False) -> str:

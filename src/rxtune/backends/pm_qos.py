@@ -13,6 +13,8 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from ..errors import InvalidValue, NotPermitted, Unsupported
+from ..knobs.model import Knob, Rendered, Target
+from .context import ReadContext
 
 DEVICE = "/dev/cpu_dma_latency"
 NO_CONSTRAINT = 2_000_000_000  # what it reads with no limit (PM_QOS_CPU_LATENCY_DEFAULT_VALUE)
@@ -74,3 +76,40 @@ def holders(proc: str = "/proc") -> list[dict[str, object]]:
         except OSError:
             continue  # gone, or not ours to look at
     return found
+
+
+HELD_ONLY_OPEN = (
+    "a CPU latency request lasts only while a process keeps /dev/cpu_dma_latency open, and "
+    "rxtune does not stay running to hold it: `--persist` installs a service that holds it "
+    "from boot, `rxtune advise` gives the code to hold it in your receiver, and `rxtune bench "
+    "--pm-qos US` measures it"
+)
+
+
+def holder_command(us: int) -> str:
+    """A shell line that holds the request at `us` for as long as it runs: the shell opens the
+    file, writes the value (hex text, which the kernel parses), and becomes a sleep that
+    inherits the open file."""
+    return f"exec 3>{DEVICE} && printf %x {us} >&3 && exec sleep infinity"
+
+
+class CpuLatencyRequest:
+    """The system-wide request as a knob: read is the limit in force (the tightest of all
+    holders'); a live write is refused (HELD_ONLY_OPEN) and only persisted, as a service."""
+
+    kind = "pm_qos_request"
+    persist_only = True
+
+    def read(self, ctx: ReadContext, knob: Knob, target: Target) -> int:
+        if not ctx.host.in_initial_netns:
+            raise Unsupported(f"{knob.name} is host-wide: read it in the initial namespace")
+        return in_force()
+
+    def write(self, ctx: ReadContext, knob: Knob, target: Target, value: int) -> None:
+        raise Unsupported(HELD_ONLY_OPEN)
+
+    def check_writable(self, ctx: ReadContext, knob: Knob, target: Target) -> None:
+        raise Unsupported(HELD_ONLY_OPEN)
+
+    def render(self, knob: Knob, target: Target, value: int, ctx: ReadContext | None) -> Rendered:
+        return Rendered(f"({holder_command(value)}) &", ("cpu", "force_latency", str(value)))

@@ -3,6 +3,7 @@ captured text; `read_*` helpers read them from a Host."""
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 
 from ..host import Host
@@ -110,3 +111,16 @@ def read_interrupts(host: Host) -> list[InterruptLine]:
 
 def read_softirqs(host: Host) -> dict[str, tuple[int, ...]]:
     return parse_softirqs(read(host, "softirqs"))
+
+
+def socket_owners(host: Host) -> dict[int, set[int]]:
+    """The pids that hold each socket inode open, as far as /proc shows this user."""
+    owners: dict[int, set[int]] = {}
+    for entry in host.proc.glob("[0-9]*/fd/*"):
+        try:
+            link = os.readlink(entry)
+        except OSError:
+            continue  # closed meanwhile, or not ours to look at
+        if link.startswith("socket:["):
+            owners.setdefault(int(link[8:-1]), set()).add(int(entry.parts[-3]))
+    return owners

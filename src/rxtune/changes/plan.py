@@ -27,7 +27,7 @@ class Assignment:
 class Change:
     assignment: Assignment
     previous: Any
-    status: str  # "change", "unchanged" or "unsupported"
+    status: str  # "change", "unchanged", "unsupported", or "persist only" (a held value)
     reason: str = ""
     command: str = ""  # the same write as a shell command, rendered where the knob lives
 
@@ -119,14 +119,20 @@ def plan(items: list[Assignment]) -> list[Change]:
     changes = []
     for item in items:
 
-        def read(item: Assignment = item) -> tuple[Any, str]:
+        def read(item: Assignment = item) -> tuple[Any, str, str]:
             with ReadContext(Host()) as ctx:
                 value = item.knob.read(ctx, item.target)
-                item.knob.backend.check_writable(ctx, item.knob, item.target)
-                return value, item.knob.command(item.value, item.target, ctx)
+                command = item.knob.command(item.value, item.target, ctx)
+                try:
+                    item.knob.backend.check_writable(ctx, item.knob, item.target)
+                except Unsupported as error:
+                    if not item.knob.persist_only:
+                        raise
+                    return value, command, error.reason  # held by a service, once persisted
+                return value, command, ""
 
         try:
-            previous, command = Host(netns=item.netns).call(read)
+            previous, command, held = Host(netns=item.netns).call(read)
         except Unsupported as error:
             changes.append(Change(item, None, "unsupported", error.reason))
             continue
@@ -135,9 +141,10 @@ def plan(items: list[Assignment]) -> list[Change]:
         except RxtuneError as error:
             changes.append(Change(item, None, "unsupported", str(error)))
             continue
-        unchanged = same(item.knob, previous, item.value)
         prefix = f"ip netns exec {item.netns} " if item.netns else ""
-        changes.append(
-            Change(item, previous, "unchanged" if unchanged else "change", command=prefix + command)
-        )
+        if same(item.knob, previous, item.value):
+            status = "unchanged"
+        else:
+            status = "persist only" if held else "change"
+        changes.append(Change(item, previous, status, held, command=prefix + command))
     return changes

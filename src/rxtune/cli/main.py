@@ -12,6 +12,7 @@ from .reflect import reflect
 from .report import report
 from .show import show
 from .sweep import sweep
+from .top import top
 from .tune import confirm, export, revert, set_, tune
 
 app = typer.Typer(
@@ -34,6 +35,7 @@ app.command()(advise)
 app.command()(compare)
 app.command()(sweep)
 app.command()(report)
+app.command()(top)
 
 
 @app.callback()

@@ -89,6 +89,14 @@ def render(inventory: dict[str, Any], verbose: bool) -> None:
                 f"{k['name']}={_value(k)}" for k in napi["knobs"] if k["status"] == "ok"
             )
             tree.add(f"NAPI {napi['id']}: {values}")
+        for title, stats in (
+            ("queue statistics", dev["queue_stats"]),
+            ("page pools", dev["page_pools"]),
+        ):
+            if stats["status"] != "ok":
+                tree.add(f"[dim]{title}: {stats['reason']}[/]")
+            for row in stats["rows"]:
+                tree.add(f"{title}: " + ", ".join(f"{k}={v}" for k, v in _flat(row).items()))
         console.print(tree)
     cpus = Table(title="CPUs (since boot)", title_justify="left", show_edge=False)
     for column in ("cpu", "processed", "dropped", "time_squeeze", "NET_RX softirqs"):
@@ -102,6 +110,8 @@ def render(inventory: dict[str, Any], verbose: bool) -> None:
         )
     console.print()
     console.print(cpus)
+    console.print()
+    console.print(_drops(inventory["drops"]))
     if "platform" in inventory:
         console.print()
         console.print(_platform(inventory["platform"]))
@@ -123,6 +133,34 @@ def render(inventory: dict[str, Any], verbose: bool) -> None:
         caps.add_row(cap["name"], mark, cap["detail"])
     console.print()
     console.print(caps)
+
+
+def _flat(row: dict[str, Any]) -> dict[str, Any]:
+    """A netlink reply with its nests flattened (a page pool's info beside its stats)."""
+    out: dict[str, Any] = {}
+    for key, value in row.items():
+        out.update(_flat(value) if isinstance(value, dict) else {key: value})
+    return out
+
+
+def _drops(rows: list[dict[str, Any]]) -> Table:
+    """Where packets were dropped since boot, beside the knobs that govern each place."""
+    table = Table(
+        title="Drops (since boot) and where to look", title_justify="left", show_edge=False
+    )
+    for column in ("where", "counter", "count", "knobs", "why look there"):
+        table.add_column(column, overflow="fold")
+    quiet = []
+    for row in rows:
+        if not row["count"]:
+            quiet.append(f"{row['counter']} ({row['where']})")
+            continue
+        knobs = ", ".join(f"{k}={v}" for k, v in row["knobs"].items())
+        count = f"[bold yellow]{row['count']}[/]"
+        table.add_row(row["where"], row["counter"], count, knobs, row["why"])
+    if quiet:
+        table.add_row("[dim]elsewhere[/]", f"[dim]0: {', '.join(quiet)}[/]", "", "", "")
+    return table
 
 
 def _platform(facts: dict[str, Any]) -> Table:
@@ -148,8 +186,8 @@ def _platform(facts: dict[str, Any]) -> Table:
         table.add_row("/dev/cpu_dma_latency", f"[dim]{dma['unsupported']}[/]", "")
     else:
         held = ", ".join(f"{h['command']} ({h['pid']})" for h in dma["holders"]) or "nobody"
-        limit = "no limit" if dma["value_us"] is None else f"[bold yellow]{dma['value_us']} µs[/]"
-        table.add_row("/dev/cpu_dma_latency", f"{limit}; held by {held}", "no limit")
+        # the limit itself is a host knob (cpu_dma_latency); here, who holds it
+        table.add_row("/dev/cpu_dma_latency held by", held, "nobody")
     freq = facts["frequency"]
     for policy in freq["policies"]:
         table.add_row(
@@ -177,11 +215,23 @@ def _platform(facts: dict[str, Any]) -> Table:
         threads = ", ".join(
             f"{t['name']} on cpus {t['cpus']} (last {t['last_cpu']})" for t in dev["napi_threads"]
         )
+        readers = ", ".join(
+            (
+                f"{r['name']} ({r['pid']}) on cpus {r['cpus']} (last {r['last_cpu']}): "
+                if r["pid"]
+                else "a process not visible here: "
+            )
+            + " ".join(r["sockets"])
+            for r in dev["readers"]
+        )
         table.add_row(
             f"{dev['name']}",
-            f"NUMA node: {node}; IRQs: {irqs or 'none'}; NAPI threads: {threads or 'none'}",
+            f"NUMA node: {node}; IRQs: {irqs or 'none'}; NAPI threads: {threads or 'none'}; "
+            f"read by: {readers or 'no socket'}",
             "",
         )
+    if facts.get("sockets_note"):
+        table.add_row("sockets", f"[dim]{facts['sockets_note']}[/]", "")
     return table
 
 

@@ -33,7 +33,14 @@ _CONFIRM = typer.Option(
     parser=strict_float,
     help="revert by itself unless `rxtune confirm` comes in time",
 )
-_STYLE = {"applied": "green", "change": "yellow", "unchanged": "dim", "unsupported": "dim"}
+_STYLE = {
+    "applied": "green",
+    "persisted": "green",
+    "change": "yellow",
+    "persist only": "yellow",
+    "unchanged": "dim",
+    "unsupported": "dim",
+}
 
 
 def _shown(knob: Knob, value: Any) -> str:

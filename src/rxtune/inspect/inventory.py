@@ -6,16 +6,19 @@ from __future__ import annotations
 import os
 import platform
 import socket
+from collections.abc import Callable
 from typing import Any
 
 from ..backends import procfs
 from ..backends.context import ReadContext
 from ..backends.files import online_cpus
+from ..backends.netlink import netdev
 from ..backends.netlink_knobs import napi_list
 from ..errors import InvalidValue, NotPermitted, NotReadable, RxtuneError, Unsupported
 from ..host import Host
 from ..knobs.model import Knob, Scope, Target
 from ..knobs.registry import of_scope
+from . import drops
 from . import platform as platform_facts
 from .capabilities import capabilities
 
@@ -100,7 +103,26 @@ def _device(ctx: ReadContext, dev: str, interrupts: list[procfs.InterruptLine]) 
         entry["napi"].append(
             {"id": instance["id"], "knobs": [reading(ctx, k, target) for k in of_scope(Scope.NAPI)]}
         )
+    entry["queue_stats"] = _statistics(
+        lambda: netdev.queue_stats(ctx.netlink("netdev"), entry["ifindex"]),
+        "the driver reports no queue statistics (netdev qstats-get lists none for it)",
+    )
+    entry["page_pools"] = _statistics(
+        lambda: netdev.page_pool_stats(ctx.netlink("netdev"), entry["ifindex"]),
+        "no page pool of this device (its driver takes RX buffers another way)",
+    )
     return entry
+
+
+def _statistics(read: Callable[[], list[dict]], none: str) -> dict[str, Any]:
+    """Statistics over netlink, or why there are none (the kernel or driver lacks them)."""
+    try:
+        rows = read()
+    except RxtuneError as error:
+        return {"status": "unsupported", "reason": str(error), "rows": []}
+    return (
+        {"status": "ok", "rows": rows} if rows else {"status": "none", "reason": none, "rows": []}
+    )
 
 
 def _read_values(parts: list[dict[str, Any]], name: str) -> list[Any]:
@@ -150,6 +172,7 @@ def _collect(host: Host, devices: list[str] | None) -> dict[str, Any]:
         shown = [_device(ctx, dev, interrupts) for dev in chosen]
         irqs = {d["name"]: _read_values(d["queues"], "irq") for d in shown}
         napi_threads = {d["name"]: _read_values(d["napi"], "pid") for d in shown}
+        host_knobs = [reading(ctx, k) for k in of_scope(Scope.HOST, Scope.NAMESPACE, Scope.SOCKET)]
         return {
             "schema": SCHEMA,
             "host": {
@@ -160,10 +183,21 @@ def _collect(host: Host, devices: list[str] | None) -> dict[str, Any]:
                 "cpus": os.cpu_count(),
                 "root": os.geteuid() == 0,
             },
-            "knobs": [reading(ctx, k) for k in of_scope(Scope.HOST, Scope.NAMESPACE, Scope.SOCKET)],
+            "knobs": host_knobs,
             "devices": shown,
             "cpus": _cpus(host),
-            "platform": platform_facts.collect(host, irqs, napi_threads),
+            "drops": drops.report(
+                drops.cpu_totals(host),
+                drops.netns_totals(Host()),  # this process is in host's namespace here
+                drops.device_totals(Host(), chosen),
+                {
+                    None: {k["name"]: k.get("value") for k in host_knobs},
+                    **{d["name"]: {k["name"]: k.get("value") for k in d["knobs"]} for d in shown},
+                },
+            ),
+            "platform": platform_facts.collect(
+                host, irqs, napi_threads, {d["name"]: d["ifindex"] for d in shown}
+            ),
             "cpu_knobs": [
                 {
                     "cpu": cpu,

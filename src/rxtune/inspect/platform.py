@@ -1,8 +1,9 @@
 """The platform under the receive path, as facts: how idle CPUs sleep (cpuidle driver,
 governor, states with their exit latency, residency and whether disabled), the PM QoS in
 force, CPU frequency, SMT siblings, isolation from the kernel command line, irqbalance,
-and for each device its NUMA node and where its IRQs may run. Read-only here; each
-figure beside the kernel's default where it has one."""
+and for each device its NUMA node and where its IRQs, its NAPI threads and the processes
+that read it may run. Read-only here; each figure beside the kernel's default where it has
+one."""
 
 from __future__ import annotations
 
@@ -10,8 +11,9 @@ import os
 from pathlib import Path
 from typing import Any
 
-from ..backends import pm_qos
-from ..errors import RxtuneError
+from ..backends import pm_qos, procfs
+from ..backends.netlink.sock_diag import InetSocket, addresses, inet_sockets
+from ..errors import RxtuneError, Unsupported
 from ..host import Host
 
 ISOLATION = ("isolcpus", "nohz_full", "rcu_nocbs", "irqaffinity", "idle", "cpuidle.off",
@@ -139,9 +141,42 @@ def _thread(host: Host, pid: int) -> dict[str, Any]:
     }
 
 
-def device(host: Host, dev: str, irqs: list[int], napi_pids: list[int]) -> dict[str, Any]:
-    """A device's NUMA node, the CPUs each of its queue IRQs may run on, and where its
-    threaded NAPIs' kthreads run."""
+def readers(
+    host: Host, sockets: list[InetSocket], owners: dict[int, set[int]], ifindex: int
+) -> list[dict[str, Any]]:
+    """The processes whose sockets can receive from this device (bound to it, to one of its
+    addresses, or to any address on no device), each with where it may run and last ran:
+    its CPUs beside the device's IRQ and NAPI CPUs show who wakes whom across CPUs."""
+    mine = addresses(ifindex)
+    by_pid: dict[int | None, list[InetSocket]] = {}
+    for sock in sockets:
+        if sock.ifindex not in (0, ifindex) or not (sock.wildcard or sock.address in mine):
+            continue
+        seen: set[int] | set[None] = owners.get(sock.inode) or {None}  # None: none visible
+        for pid in seen:
+            by_pid.setdefault(pid, []).append(sock)
+    return [
+        {
+            **(
+                _thread(host, pid)
+                if pid
+                else {"pid": None, "name": None, "cpus": None, "last_cpu": None}
+            ),
+            "sockets": sorted({f"{s.protocol} {s.address}:{s.port}" for s in socks}),
+        }
+        for pid, socks in sorted(by_pid.items(), key=lambda item: item[0] or 0)
+    ]
+
+
+def device(
+    host: Host,
+    dev: str,
+    irqs: list[int],
+    napi_pids: list[int],
+    socket_readers: list[dict[str, Any]],
+) -> dict[str, Any]:
+    """A device's NUMA node, the CPUs each of its queue IRQs may run on, where its
+    threaded NAPIs' kthreads run, and where the processes that read it run."""
     node = _number(host.sys / "class/net" / dev / "device/numa_node")
     return {
         "name": dev,
@@ -156,15 +191,26 @@ def device(host: Host, dev: str, irqs: list[int], napi_pids: list[int]) -> dict[
             for irq in irqs
         ],
         "napi_threads": [_thread(host, pid) for pid in napi_pids],
+        "readers": socket_readers,
     }
 
 
 def collect(
-    host: Host, irqs: dict[str, list[int]], napi_threads: dict[str, list[int]]
+    host: Host,
+    irqs: dict[str, list[int]],
+    napi_threads: dict[str, list[int]],
+    ifindex: dict[str, int],
 ) -> dict[str, Any]:
-    """The platform facts; `irqs` and `napi_threads` map each shown device to its queues'
-    IRQs and its threaded NAPIs' kthread pids."""
+    """The platform facts; `irqs`, `napi_threads` and `ifindex` map each shown device to its
+    queues' IRQs, its threaded NAPIs' kthread pids and its index. Runs in the namespace of
+    the devices (their sockets are that namespace's)."""
+    try:
+        sockets, sockets_note = inet_sockets(), None
+    except Unsupported as error:
+        sockets, sockets_note = [], f"the sockets that read each device are unknown: {error}"
+    owners = procfs.socket_owners(host)
     return {
+        "sockets_note": sockets_note,
         "cpuidle": cpuidle(host),
         "pm_qos": qos(host),
         "frequency": frequency(host),
@@ -178,5 +224,14 @@ def collect(
         "cmdline": cmdline(host),
         "irqbalance_pids": irqbalance(host),
         "online_cpus": sorted(os.sched_getaffinity(0)),
-        "devices": [device(host, dev, irqs[dev], napi_threads.get(dev, [])) for dev in irqs],
+        "devices": [
+            device(
+                host,
+                dev,
+                irqs[dev],
+                napi_threads.get(dev, []),
+                readers(host, sockets, owners, ifindex[dev]),
+            )
+            for dev in irqs
+        ],
     }

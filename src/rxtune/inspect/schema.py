@@ -28,9 +28,18 @@ SHOW_SCHEMA = {
     "$schema": "https://json-schema.org/draft/2020-12/schema",
     "title": "an rxtune show",
     "type": "object",
-    "required": ["schema", "host", "knobs", "devices", "cpus", "capabilities"],
+    "required": ["schema", "host", "knobs", "devices", "cpus", "drops", "capabilities"],
     "properties": {
         "schema": {"const": "rxtune.show/1"},
+        "drops": {
+            "type": "array",
+            "description": "each place the kernel counts drops, with the knobs that govern it",
+            "items": {
+                "type": "object",
+                "required": ["point", "where", "counter", "count", "drop", "knobs", "why"],
+                "properties": {"count": {"type": "integer"}, "knobs": {"type": "object"}},
+            },
+        },
         "host": {"type": "object", "required": ["kernel", "netns", "cpus", "initial_netns"]},
         "platform": {
             "type": "object",
@@ -50,6 +59,24 @@ SHOW_SCHEMA = {
                     "type": "object",
                     "required": ["cpu_dma_latency"],
                 },
+                "devices": {
+                    "type": "array",
+                    "items": {
+                        "type": "object",
+                        "required": ["name", "numa_node", "irqs", "napi_threads", "readers"],
+                        "properties": {
+                            "readers": {
+                                "type": "array",
+                                "description": "processes whose sockets can receive from the "
+                                "device, with the CPUs they may run on and last ran on",
+                                "items": {
+                                    "type": "object",
+                                    "required": ["pid", "name", "cpus", "last_cpu", "sockets"],
+                                },
+                            },
+                        },
+                    },
+                },
             },
         },
         "knobs": _KNOBS,
@@ -57,7 +84,16 @@ SHOW_SCHEMA = {
             "type": "array",
             "items": {
                 "type": "object",
-                "required": ["name", "ifindex", "knobs", "queues", "napi", "napi_status"],
+                "required": [
+                    "name",
+                    "ifindex",
+                    "knobs",
+                    "queues",
+                    "napi",
+                    "napi_status",
+                    "queue_stats",
+                    "page_pools",
+                ],
                 "properties": {
                     "name": {"type": "string"},
                     "ifindex": {"type": "integer"},

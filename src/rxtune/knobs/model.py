@@ -247,6 +247,12 @@ class Knob:
     def writable(self) -> bool:
         return self.valid is not None
 
+    @property
+    def persist_only(self) -> bool:
+        """A value a process must hold (the CPU latency request): never written by a live
+        set or tune, only persisted, as a service that holds it."""
+        return bool(getattr(self.backend, "persist_only", False))
+
     def check(self, value: Any) -> Any:
         if self.valid is None:
             raise InvalidValue(f"{self.name} is read-only")

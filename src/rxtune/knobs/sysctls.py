@@ -126,6 +126,15 @@ KNOBS = (
         "packets GRO batches before passing them up the stack",
         valid=_AT_LEAST_ONE,
     ),
+    _sysctl(
+        "net.core.rps_sock_flow_entries",
+        Scope.HOST,
+        "flows",
+        0,
+        (2, 6),
+        "Receive Flow Steering's global flow table: with a queue's rps_flow_cnt, steers a "
+        "flow's packets to the CPU its reader last ran on (0: RFS off)",
+    ),
     # other namespaces show these read-only: one value for the host
     _sysctl(
         "net.core.rmem_default",
