@@ -22,9 +22,15 @@ from pathlib import Path
 import pytest
 
 from rxtune.backends.btf import VMLINUX
+from rxtune.changes.lock import host_lock
+from rxtune.changes.transient import TransientChanges
 from rxtune.engine import _engine
 from rxtune.engine.paths import attach_xdp
-from rxtune.host import Worker, call_in_netns
+from rxtune.host import Host, Worker, call_in_netns
+from rxtune.inspect import drops as where
+from rxtune.inspect.inventory import collect
+from rxtune.knobs.model import Scope, Target
+from rxtune.knobs.registry import get
 from rxtune.measure.drops import DropReasons, reason_names
 from rxtune.measure.live import Watch
 from rxtune.testbed import veth
@@ -144,6 +150,37 @@ def test_drops_made_on_purpose_are_each_named_by_their_reason(bed):
     assert grew(dropped, unbound, "XDP") + grew(dropped, unbound, "NOT_SPECIFIED") > 0.9 * sent
 
 
+@needs_btf
+def test_a_full_backlog_is_named_cpu_backlog_and_counted_once_at_its_cpu(bed):
+    """RPS steers the receiving veth's packets to the other CPU's backlog; with the backlog
+    at its shortest, a flood overflows it: each drop is a CPU_BACKLOG reason and one
+    'dropped' in that CPU's softnet_stat, the same count."""
+    cpus = sorted(os.sched_getaffinity(0))
+    if len(cpus) < 2:
+        pytest.skip("needs two CPUs: RPS to one, the flood on the other")
+    sender_cpu, backlog_cpu = cpus[0], cpus[1]
+    rx_queue = Target(dev=bed.receiver.ifname, queue=0)
+
+    def flood(ready) -> int:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+            sock.connect((bed.receiver.address, PORT + 2))
+            return _engine.send_load([sock.fileno()], 64, 0, int(0.3e9), 32)["sent"]
+
+    with host_lock("pytest"), TransientChanges("pytest") as changes, DropReasons() as reasons:
+        changes.set(get("rps_cpus", Scope.QUEUE), f"{1 << backlog_cpu:x}", rx_queue,
+                    netns=bed.receiver.netns)  # fmt: skip
+        changes.set(get("net.core.netdev_max_backlog"), 1)
+        before, softnet = reasons.read(), where.cpu_totals(Host())
+        Worker(bed.sender.netns, sender_cpu, flood).result(30)
+        time.sleep(0.2)
+        after, softnet_after = reasons.read(), where.cpu_totals(Host())
+    dropped = sum(softnet_after[c]["dropped"] - softnet[c]["dropped"] for c in softnet)
+    named = after.get("CPU_BACKLOG", 0) - before.get("CPU_BACKLOG", 0)
+    assert dropped > 0
+    assert named == dropped
+    assert softnet_after[backlog_cpu]["dropped"] - softnet[backlog_cpu]["dropped"] == dropped
+
+
 METRIC = re.compile(
     r'[a-zA-Z_:][a-zA-Z0-9_:]*\{([a-zA-Z_][a-zA-Z0-9_]*="(?:[^"\\\n]|\\["\\n])*",?)*\} [0-9]+'
 )
@@ -231,9 +268,6 @@ def test_top_runs_unprivileged_and_says_what_it_could_not_read():
 
 
 def test_the_show_sections_of_queue_statistics_and_page_pools_say_why_veth_has_none(bed):
-    from rxtune.host import Host
-    from rxtune.inspect.inventory import collect
-
     inventory = collect(Host(netns=bed.receiver.netns))
     (dev,) = inventory["devices"]
     for section in ("queue_stats", "page_pools"):
