@@ -131,45 +131,49 @@ class Watch:
             self.reasons.close()
 
     def sample(self) -> Sample:
+        """Every counter at one moment: read together inside the namespace (one child
+        process per sample, so that a burst of drops is not counted by one counter in
+        this interval and by another in the next)."""
+        return self.host.call(self._read)
+
+    def _read(self) -> Sample:
         unreadable = [self.reasons_note] if self.reasons_note else []
-        lines = procfs.read_interrupts(Host())
+        here = Host()  # inside the namespace: its /sys and /proc/net
+        lines = procfs.read_interrupts(here)
         processes = {}
-        sockets = self.host.call(inet_sockets) if self.pids else []
+        sockets = inet_sockets() if self.pids else []
         for pid in self.pids:
             try:
-                processes[pid] = _process(self.host, pid, sockets)
+                processes[pid] = _process(here, pid, sockets)
             except OSError as error:
                 unreadable.append(f"process {pid}: {error.strerror}")
         return Sample(
             time.monotonic_ns(),
-            counters.cpu_counts(Host()),
-            where.cpu_totals(Host()),
-            procfs.parse_stat_cpus(procfs.read(Host(), "stat")),
+            counters.cpu_counts(here),
+            where.cpu_totals(here),
+            procfs.parse_stat_cpus(procfs.read(here, "stat")),
             {line.irq: tuple(line.per_cpu) for line in lines},
-            where.netns_totals(self.host, where.NETNS_COUNTERS + NETNS_RATES),
-            where.device_totals(self.host, self.devices),
-            self._queue_packets(unreadable),
+            where.netns_totals(here, where.NETNS_COUNTERS + NETNS_RATES),
+            where.device_totals(here, self.devices),
+            self._queue_packets(here),
             processes,
             self.reasons.read() if self.reasons else None,
             unreadable,
         )
 
-    def _queue_packets(self, unreadable: list[str]) -> dict[tuple[str, int], int]:
-        def read() -> dict[tuple[str, int], int]:
-            out = {}
-            with ReadContext(Host()) as ctx:
-                for dev in self.devices:
-                    ifindex = int((Host().sys / "class/net" / dev / "ifindex").read_text())
-                    try:
-                        rows = netdev.queue_stats(ctx.netlink("netdev"), ifindex)
-                    except RxtuneError:
-                        continue  # the kernel has no queue statistics: said once, in show
-                    for row in rows:
-                        if "rx-packets" in row:
-                            out[(dev, row["queue-id"])] = row["rx-packets"]
-            return out
-
-        return self.host.call(read)
+    def _queue_packets(self, here: Host) -> dict[tuple[str, int], int]:
+        out = {}
+        with ReadContext(here) as ctx:
+            for dev in self.devices:
+                ifindex = int((here.sys / "class/net" / dev / "ifindex").read_text())
+                try:
+                    rows = netdev.queue_stats(ctx.netlink("netdev"), ifindex)
+                except RxtuneError:
+                    continue  # the kernel has no queue statistics: said once, in show
+                for row in rows:
+                    if "rx-packets" in row:
+                        out[(dev, row["queue-id"])] = row["rx-packets"]
+        return out
 
     def interval(self) -> dict[str, Any] | None:
         """Take a sample; the rates since the previous one (None for the first)."""
