@@ -101,6 +101,18 @@ def read(host: Host, relative: str) -> str:
     return (host.proc / relative).read_text()
 
 
+def read_mib(host: Host, names: tuple[str, ...]) -> dict[str, int]:
+    """Counters of the network namespace host.proc sees ("Proto Name": "Udp RcvbufErrors",
+    "TcpExt BusyPollRxPackets"), from net/netstat and net/snmp; 0 where this kernel has none."""
+    tables = parse_netstat(read(host, "net/netstat"))
+    tables.update(parse_netstat(read(host, "net/snmp")))
+    return {
+        name: tables.get(proto, {}).get(field, 0)
+        for name in names
+        for proto, field in [name.split(" ")]
+    }
+
+
 def read_softnet(host: Host) -> list[dict[str, int]]:
     return parse_softnet_stat(read(host, "net/softnet_stat"))
 

@@ -91,7 +91,7 @@ def _view(now: dict[str, Any], before: dict[str, Any] | None) -> Group:
                 irq,
                 _rate(q["packets"], None),
                 _rate(q["irqs"], None),
-                "",
+                _rate(q["hw_drops"], None, bad=True),
             )
     parts: list[Any] = [Text(now["headline"], style="bold"), cpus, queues]
     ns = now["namespace"]

@@ -65,17 +65,7 @@ def cpu_totals(host: Host) -> dict[int, dict[str, int]]:
 
 def netns_totals(host: Host, names: tuple[str, ...] = NETNS_COUNTERS) -> dict[str, int]:
     """The namespace's MIB counters ("Proto Name") since it was made (read inside it)."""
-
-    def read() -> dict[str, int]:
-        tables = procfs.parse_netstat(procfs.read(Host(), "net/netstat"))
-        tables.update(procfs.parse_netstat(procfs.read(Host(), "net/snmp")))
-        return {
-            name: tables.get(proto, {}).get(field, 0)
-            for name in names
-            for proto, field in [name.split(" ")]
-        }
-
-    return host.call(read)
+    return host.call(procfs.read_mib, Host(), names)
 
 
 def device_totals(host: Host, devices: list[str]) -> dict[str, dict[str, int]]:

@@ -146,19 +146,18 @@ def thread_delta(before: ThreadSnapshot, after: ThreadSnapshot) -> dict[str, int
 
 
 NETNS_COUNTERS = (
-    ("TcpExt", "BusyPollRxPackets"),
-    ("Udp", "RcvbufErrors"),
-    ("Udp", "InErrors"),
-    ("Udp", "InDatagrams"),
-    ("Udp", "NoPorts"),
+    "TcpExt BusyPollRxPackets",
+    "Udp RcvbufErrors",
+    "Udp InErrors",
+    "Udp InDatagrams",
+    "Udp NoPorts",
 )
 
 
 def netns_snapshot(pid: int | str = "self") -> dict[str, int]:
-    """Counters of the network namespace process pid is in."""
-    tables = procfs.parse_netstat(Path(f"/proc/{pid}/net/netstat").read_text())
-    tables.update(procfs.parse_netstat(Path(f"/proc/{pid}/net/snmp").read_text()))
-    return {name: tables.get(proto, {}).get(name, 0) for proto, name in NETNS_COUNTERS}
+    """Counters of the network namespace process pid is in, by their names in the MIB."""
+    counts = procfs.read_mib(Host(proc=Path(f"/proc/{pid}")), NETNS_COUNTERS)
+    return {name.split(" ")[1]: value for name, value in counts.items()}
 
 
 def netns_delta(before: dict[str, int], after: dict[str, int]) -> dict[str, int]:

@@ -23,6 +23,12 @@ from . import counters
 from .drops import DropReasons
 
 SCHEMA = "rxtune.top/1"
+# the queue statistics top shows (netdev qstats-get), by the name each gets in a queue's row
+QSTATS = {
+    "rx-packets": "packets",
+    "rx-hw-drops": "hw_drops",
+    "rx-alloc-fail": "alloc_fails",
+}
 NETNS_RATES = ("TcpExt BusyPollRxPackets", "Udp InDatagrams")
 
 
@@ -46,7 +52,7 @@ class Sample:
     irq_lines: dict[str, tuple[int, ...]]
     netns: dict[str, int]
     devices: dict[str, dict[str, int]]
-    queue_packets: dict[tuple[str, int], int]
+    queue_stats: dict[tuple[str, int], dict[str, int]]  # the driver's, where it reports them
     processes: dict[int, dict[str, int]]
     reasons: dict[str, int] | None
     unreadable: list[str] = field(default_factory=list)
@@ -155,13 +161,13 @@ class Watch:
             {line.irq: tuple(line.per_cpu) for line in lines},
             where.netns_totals(here, where.NETNS_COUNTERS + NETNS_RATES),
             where.device_totals(here, self.devices),
-            self._queue_packets(here),
+            self._queue_stats(here),
             processes,
             self.reasons.read() if self.reasons else None,
             unreadable,
         )
 
-    def _queue_packets(self, here: Host) -> dict[tuple[str, int], int]:
+    def _queue_stats(self, here: Host) -> dict[tuple[str, int], dict[str, int]]:
         out = {}
         with ReadContext(here) as ctx:
             for dev in self.devices:
@@ -171,8 +177,7 @@ class Watch:
                 except RxtuneError:
                     continue  # the kernel has no queue statistics: said once, in show
                 for row in rows:
-                    if "rx-packets" in row:
-                        out[(dev, row["queue-id"])] = row["rx-packets"]
+                    out[(dev, row["queue-id"])] = {k: v for k, v in row.items() if k in QSTATS}
         return out
 
     def interval(self) -> dict[str, Any] | None:
@@ -260,7 +265,7 @@ def rates(a: Sample, b: Sample, watch: Watch) -> dict[str, Any]:
                 if line in b.irq_lines
                 else None
             )
-            key = (dev, q.queue)
+            now, then = b.queue_stats.get((dev, q.queue), {}), a.queue_stats.get((dev, q.queue), {})
             queues.append(
                 {
                     "queue": q.queue,
@@ -268,9 +273,11 @@ def rates(a: Sample, b: Sample, watch: Watch) -> dict[str, Any]:
                     "irq": q.irq,
                     "irq_cpus": q.irq_cpus,
                     "irqs": irqs,
-                    "packets": per_s(b.queue_packets[key], a.queue_packets.get(key, 0))
-                    if key in b.queue_packets
-                    else None,
+                    # per second, each as the driver counts it (None: it does not)
+                    **{
+                        name: per_s(now[stat], then.get(stat, 0)) if stat in now else None
+                        for stat, name in QSTATS.items()
+                    },
                 }
             )
         devices.append(
