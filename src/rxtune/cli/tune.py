@@ -253,15 +253,20 @@ def confirm(wait: float = WAIT) -> None:
 
 @friendly_errors
 def export(
-    fmt: str = typer.Option(..., "--format", "-f", help="tuned or sh"),
+    fmt: str = typer.Option(..., "--format", "-f", help="tuned, sh or ansible"),
     profile: str | None = typer.Option(
         None, "--profile", "-p", help="a profile (default: what rxtune tune applied)"
     ),
     devices: list[str] | None = _DEV,
     output: Path | None = typer.Option(None, "--output", "-o", help="file (default: stdout)"),
 ) -> None:
-    """Write the same settings for other tools: a tuned profile or a shell script."""
-    renderers = {"tuned": persisting.export_tuned, "sh": persisting.export_sh}
+    """Write the same settings for other tools: a tuned profile, a shell script, or an
+    Ansible playbook for a fleet (with a `revert` tag)."""
+    renderers = {
+        "tuned": persisting.export_tuned,
+        "sh": persisting.export_sh,
+        "ansible": persisting.export_ansible,
+    }
     if fmt not in renderers:
         raise InvalidValue(f"unknown format '{fmt}'", renderers)
     if profile:
