@@ -112,7 +112,8 @@ def test_every_strategy_receives_every_packet_of_a_paced_run_intact(bed, strateg
     if "unsupported" in got:
         pytest.skip(f"{strategy} is not supported here: {got['unsupported']}")
     seqs = got["seqs"]
-    assert sent == int(RATE * SECONDS)
+    # the paced sender stops at its deadline: preempted near the end, it sends a few less
+    assert sent > 0.95 * RATE * SECONDS
     assert sorted(seqs) == list(range(sent)), "each packet once, none missing"
     assert got["lengths"] == {MESSAGE} and got["damaged"] == 0
     kind = BY_NAME[strategy].receiver
