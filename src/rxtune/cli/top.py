@@ -124,22 +124,27 @@ def _view(now: dict[str, Any], before: dict[str, Any] | None) -> Group:
     return Group(*parts)
 
 
+def _aside(path: Path) -> Path:
+    return path.with_name(f".{path.name}.{os.getpid()}")
+
+
 def _check_writable(path: Path) -> None:
-    """Refuse, before watching, a --prometheus FILE that could not be written."""
+    """Refuse, before watching, a --prometheus FILE that could not be written; what a
+    collector reads there now stays until the first interval replaces it."""
     valid = "a file path in a directory that exists and this user may write"
     if path.is_dir() or not path.parent.is_dir():
         raise InvalidValue(f"--prometheus {path}", valid)
     try:
-        _write_prometheus(path, "")
+        _aside(path).write_text("")
+        _aside(path).unlink()
     except OSError as error:
         raise InvalidValue(f"--prometheus {path}: {error.strerror}", valid) from None
 
 
 def _write_prometheus(path: Path, text: str) -> None:
     """Whole or not at all, as the textfile collector wants: write aside, then rename."""
-    aside = path.with_name(f".{path.name}.{os.getpid()}")
-    aside.write_text(text)
-    aside.replace(path)
+    _aside(path).write_text(text)
+    _aside(path).replace(path)
 
 
 @friendly_errors
