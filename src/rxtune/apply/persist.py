@@ -211,18 +211,7 @@ def export_ansible(items: list[Assignment], title: str) -> str:
             }
         )
         if file.wants:
-            tasks.append(
-                {
-                    "name": f"enable and start {Path(relative).name}",
-                    "ansible.builtin.systemd_service": {
-                        "name": Path(relative).name,
-                        "enabled": True,
-                        "state": "started",
-                        "daemon_reload": True,
-                    },
-                    "when": "rxtune.rc != 0 and ansible_facts.service_mgr == 'systemd'",
-                }
-            )
+            tasks.append(_unit_task(Path(relative).name, running=True))
     revert: list[dict[str, Any]] = [
         {
             "name": "rxtune revert --persist: every value back to what rxtune found",
@@ -232,18 +221,7 @@ def export_ansible(items: list[Assignment], title: str) -> str:
     ]
     for relative, file in files.items():
         if file.wants:
-            revert.append(
-                {
-                    "name": f"stop and disable {Path(relative).name}",
-                    "ansible.builtin.systemd_service": {
-                        "name": Path(relative).name,
-                        "enabled": False,
-                        "state": "stopped",
-                    },
-                    "when": "rxtune.rc != 0 and ansible_facts.service_mgr == 'systemd'",
-                    "failed_when": False,
-                }
-            )
+            revert.append(_unit_task(Path(relative).name, running=False))
         revert.append(
             {
                 "name": f"remove /{relative}",
@@ -272,6 +250,24 @@ def export_ansible(items: list[Assignment], title: str) -> str:
         "#   rxtune is installed; elsewhere the files go, and the values return at the next boot)\n"
         f"# settings: {' '.join(argv[2:])}\n" + _yaml([play]) + "\n"
     )
+
+
+def _unit_task(unit: str, running: bool) -> dict[str, Any]:
+    """Enable and start a unit, or stop and disable it (a stop may find it gone), where
+    rxtune is not installed and systemd runs."""
+    service: dict[str, Any] = {
+        "name": unit,
+        "enabled": running,
+        "state": "started" if running else "stopped",
+    }
+    if running:
+        service["daemon_reload"] = True
+    return {
+        "name": f"{'enable and start' if running else 'stop and disable'} {unit}",
+        "ansible.builtin.systemd_service": service,
+        "when": "rxtune.rc != 0 and ansible_facts.service_mgr == 'systemd'",
+        **({} if running else {"failed_when": False}),
+    }
 
 
 def _set_command(items: list[Assignment]) -> list[str]:
