@@ -17,7 +17,7 @@ LAYERS: list[set[str]] = [
     {"errors"},
     {"host", "documents"},
     {"knobs.model"},  # the types of a knob, which backends read and write
-    {"backends"},
+    {"backends", "control"},  # control: the two-host channel, below what measures over it
     {"knobs"},  # the declarations and the registry
     {"changes", "inspect", "strategies"},
     {"engine", "testbed"},

@@ -194,6 +194,23 @@ class Worker:
                 pass
 
 
+@contextmanager
+def socket_namespace(netns: str | None) -> Iterator[None]:
+    """Sockets made in the block belong to `netns` (None: this one), and stay there after:
+    the calling thread enters it and comes back."""
+    if netns is None:
+        yield
+        return
+    from pyroute2.netns import popns, pushns
+
+    check_netns_name(netns)
+    pushns(netns)
+    try:
+        yield
+    finally:
+        popns()
+
+
 def call_in_netns(netns: str | None, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
     """Run fn in a forked child inside `netns` (or here when None) and return its result;
     an exception in the child is raised here."""

@@ -34,6 +34,24 @@ def test_a_report_of_saved_results_embeds_every_figure(tmp_path):
     assert text.count("Recommended (rxtune advise, balanced goal)") == 2
 
 
+def test_results_of_several_hosts_stand_side_by_side(tmp_path):
+    output = tmp_path / "hosts.html"
+    files = [str(RESULTS / "pingpong.json"), str(RESULTS / "pingpong.json")]
+    run_rxtune(
+        "report", *files, "--label", "host=gw1", "--label", "host=gw2", "-o", str(output),
+        check=True,
+    )  # fmt: skip
+    text = output.read_text()
+    side = text[text.index("<h2>Side by side</h2>") : text.index("</table>")]
+    for host in ("gw1", "gw2"):
+        assert f"host={host}: epoll" in side
+        assert f"<h2>host={host}: bench, pingpong</h2>" in text
+    assert "Latency by percentile, every host" in text
+    bad = run_rxtune("report", *files, "--label", "host=gw1", "-o", str(tmp_path / "x.html"))
+    assert bad.returncode == 2 and "one KEY=VALUE per result" in bad.stderr
+    assert not (tmp_path / "x.html").exists()
+
+
 def test_a_file_that_is_no_result_is_refused(tmp_path):
     bad = tmp_path / "bad.json"
     bad.write_text('{"schema": "something else"}')

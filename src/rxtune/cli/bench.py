@@ -21,6 +21,7 @@ from ..errors import InvalidValue
 from ..knobs.model import whole_number
 from ..measure import bench as bench_run
 from ..measure.notes import UNDER_RATE_NOTE
+from ..measure.remote import CONTROL_PORT
 from ..measure.schema import SCHEMA_ID
 from ..measure.stats import overlaps
 from ..strategies import NAMES, select
@@ -147,9 +148,14 @@ LOAD_COLUMNS: dict[str, Column] = {
 
 def _title(result: dict[str, Any]) -> str:
     meta = result["metadata"]
-    where = (
-        f"testbed {meta['testbed']}" if meta["testbed"] else f"{meta['interface']} → {meta['peer']}"
-    )
+    where = f"testbed {meta['testbed']}"
+    if meta["peer"]:
+        arrow = "→" if meta.get("direction", "tx") == "tx" else "←"
+        where = f"{meta['interface']} {arrow} {meta['peer']} (receiving: " + (
+            "the peer)" if meta.get("direction", "tx") == "tx" else "this host)"
+        )
+        if result["mode"] == "load" and meta.get("clock"):
+            where += f", clock offset known to ±{meta['clock']['uncertainty_ns'] / 1000:.0f} µs"
     common = (
         f"{where}, {meta['message_size']} B, {meta['duration_s']} s each in "
         f"{meta['rounds']} interleaved rounds, kernel {meta['kernel']}. [bold green]Green[/]: "
@@ -176,7 +182,7 @@ def _title(result: dict[str, Any]) -> str:
             f"packets/s offered, and its cost ({common}); send late is how long after its "
             f"slot a packet left; {parts}; {cost}"
         )
-    basis = "RTT/2" if meta["peer"] else "One-way latency"
+    basis = "RTT/2 (no shared clock)" if meta["peer"] else "One-way latency"
     return f"{basis} (µs) and cost of each receive strategy: {common}; {parts}"
 
 
@@ -218,8 +224,19 @@ DROP_FIRST = (
 )
 
 
+def _side(name: str) -> Column:
+    return Column(
+        lambda r: r["sides"][name]["machine_cpu_ns_per_packet"], None, lambda v: f"{v / 1000:.2f}"
+    )
+
+
+# two hosts: what each whole machine spent per packet (the peer's figures came back from it)
+SIDE_COLUMNS = {"here µs/pkt": _side("local"), "peer µs/pkt": _side("peer")}
+
+
 def _columns(result: dict[str, Any]) -> dict[str, Column]:
-    return {"throughput": THROUGHPUT_COLUMNS, "load": LOAD_COLUMNS}.get(result["mode"], COLUMNS)
+    columns = {"throughput": THROUGHPUT_COLUMNS, "load": LOAD_COLUMNS}.get(result["mode"], COLUMNS)
+    return {**columns, **SIDE_COLUMNS} if result["metadata"].get("peer") else columns
 
 
 def _render(result: dict[str, Any], columns: dict[str, Column]) -> Table:
@@ -380,7 +397,22 @@ def bench(
         None, help="measure on this real interface instead of the testbed"
     ),
     peer: str | None = typer.Option(
-        None, help="with --interface: the host running `rxtune reflect`"
+        None, help="with --interface: the address of the host running `rxtune serve`"
+    ),
+    direction: str = typer.Option(
+        "tx",
+        "--direction",
+        help="with --peer: tx, this host sends and the peer receives with each strategy; "
+        "rx, the peer sends and this host receives",
+    ),
+    key_file: Path | None = typer.Option(
+        None, "--key-file", help="with --peer: the key `rxtune serve` has (rxtune keygen)"
+    ),
+    peer_port: int = typer.Option(
+        CONTROL_PORT, "--peer-port", parser=strict_int, help="with --peer: its control port"
+    ),
+    netns: str | None = typer.Option(
+        None, "--netns", help="with --peer: run this host's side in this network namespace"
     ),
     as_json: bool = typer.Option(False, "--json", help=f"print the result as JSON ({SCHEMA_ID})"),
     save: Path | None = typer.Option(None, "--save", help="also write the JSON result here"),
@@ -436,6 +468,10 @@ def bench(
         ),
         interface=interface,
         peer=peer,
+        direction=direction,
+        key_file=key_file,
+        peer_port=peer_port,
+        netns=netns,
         mode=mode,
         rate_pps=rate,
         flows=flows,

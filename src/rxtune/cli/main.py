@@ -8,8 +8,8 @@ from .advise import advise
 from .bench import bench
 from .cleanup import cleanup
 from .compare import compare
-from .reflect import reflect
 from .report import report
+from .serve import keygen, serve
 from .show import show
 from .sweep import sweep
 from .top import top
@@ -25,7 +25,8 @@ app = typer.Typer(
 app.command()(show)
 app.command()(bench)
 app.command()(cleanup)
-app.command()(reflect)
+app.command()(serve)
+app.command()(keygen)
 app.command("set")(set_)
 app.command()(tune)
 app.command()(revert)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import typer
@@ -13,6 +14,8 @@ from ..measure.schema import BENCH_SCHEMA, SCHEMA_ID, SUPERSEDED
 from ..measure.sweep import SWEEP_SCHEMA, SWEEP_SCHEMA_ID
 from ..report import html
 from .common import console, friendly_errors
+
+_LABEL = re.compile(r"[A-Za-z0-9_.-]+=[A-Za-z0-9_.:/-]+")
 
 
 def _load(path: Path) -> dict:
@@ -32,10 +35,24 @@ def report(
     ),
     output: Path = typer.Option(Path("report.html"), "--output", "-o"),
     png: Path | None = typer.Option(None, "--png", help="also write each figure here as a PNG"),
+    labels: list[str] | None = typer.Option(
+        None,
+        "--label",
+        help="one per result, in order, e.g. host=gw1: results of several hosts side by side",
+    ),
 ) -> None:
     """Draw the results: latency by percentile, its split, where the CPU goes, p99 against
     receive CPU with the frontier, and (sweeps) p99 against offered rate."""
+    if labels and (
+        len(labels) != len(results) or not all(_LABEL.fullmatch(label) for label in labels)
+    ):
+        raise InvalidValue(
+            f"--label {' '.join(labels)} for {len(results)} result(s)",
+            "one KEY=VALUE per result, in order, e.g. --label host=gw1 --label host=gw2",
+        )
     loaded = [_load(path) for path in results]
+    if labels:
+        loaded = html.labelled(loaded, labels)
     made = html.figures_of(loaded)
     try:
         output.write_text(html.report(loaded, made), encoding="utf-8")

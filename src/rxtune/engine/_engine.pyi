@@ -26,6 +26,10 @@ def reflect(
     one_way: np.ndarray,
     to_kernel: np.ndarray,
     kernel_to_app: np.ndarray,
+    cookie: int = ...,
+    echo_from: str | None = ...,
+    echo_from_port: int = ...,
+    max_pps: int = ...,
 ) -> dict[str, int]: ...
 def ping(
     fd: int,
@@ -38,6 +42,7 @@ def ping(
     reply_timeout_ns: int,
     rtt: np.ndarray,
     kernel_to_app: np.ndarray | None = ...,
+    cookie: int = ...,
 ) -> dict[str, int]: ...
 def clock_offset() -> int: ...
 def send_load(

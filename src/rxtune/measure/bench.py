@@ -1,15 +1,17 @@
 """The bench: every chosen strategy, one after another, on the private testbed (or on a
-real interface against `rxtune reflect` on a peer), with host-wide and device settings
+real interface against `rxtune serve` on a peer), with host-wide and device settings
 journaled, applied per run and restored."""
 
 from __future__ import annotations
 
 import os
 import platform
+import socket
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from pyroute2 import IPRoute
@@ -21,13 +23,14 @@ from ..changes import plan
 from ..changes.lock import check_wait, host_lock
 from ..changes.recover import recover
 from ..changes.transient import TransientChanges
+from ..control import keys
 from ..errors import InvalidValue, NotPermitted, RxtuneError, Unsupported
-from ..host import Host, call_in_netns, is_root
+from ..host import Host, call_in_netns, check_netns_name, is_root
 from ..knobs.model import Knob, Scope, Target
 from ..knobs.registry import get, of_scope
 from ..strategies import LOAD, MODES, PINGPONG, Receiver, Strategy
 from ..testbed import veth
-from . import load, pingpong
+from . import load, pingpong, remote
 from .machine import MachineAccount
 from .notes import (
     BUSY_POLL_IDLE,
@@ -79,8 +82,12 @@ class Options:
     message_size: int = 64
     testbed: str = "A"
     device: DeviceSettings = field(default_factory=DeviceSettings)
-    interface: str | None = None  # real-interface mode: local device ...
-    peer: str | None = None  # ... and the peer running `rxtune reflect`
+    interface: str | None = None  # two hosts: the local device ...
+    peer: str | None = None  # ... and the peer running `rxtune serve`
+    direction: str = "tx"  # two hosts: tx, the peer receives; rx, this host does
+    key_file: Path | None = None  # the pre-shared key (None: the peer is --insecure-lab)
+    peer_port: int = remote.CONTROL_PORT
+    netns: str | None = None  # two hosts: the namespace this host's side runs in
     mode: str = PINGPONG
     rate_pps: int = 0  # load mode: the offered rate
     flows: int = 1
@@ -132,6 +139,7 @@ class Options:
         veth.configuration(self.testbed)
         if (self.interface is None) != (self.peer is None):
             raise InvalidValue("--interface and --peer go together", "both, or neither")
+        self._validate_peer()
         for name, value in self.device.sysfs().items():
             get(name, Scope.DEVICE).check(value)
         for name, value in self.device.napi().items():
@@ -163,7 +171,7 @@ class Options:
             raise InvalidValue(f"--flows {self.flows} is out of range", "1..64")
         if self.mode != PINGPONG and self.message_size < 18:
             raise InvalidValue(f"message size {self.message_size}", "18..1472 bytes")
-        if self.mode != PINGPONG and len(os.sched_getaffinity(0)) < 2:
+        if self.mode != PINGPONG and not self.peer and len(os.sched_getaffinity(0)) < 2:
             raise Unsupported(
                 "--mode throughput and load need two CPUs, one to send and one to receive: "
                 f"this process may run on {sorted(os.sched_getaffinity(0))} only"
@@ -182,10 +190,35 @@ class Options:
                 raise InvalidValue(f"{option} {cpu}", [str(c) for c in allowed])
             if cpu is not None and self.interface:
                 raise InvalidValue(f"{option} with --interface", "the testbed (no --interface)")
-        if self.mode != PINGPONG and self.interface:
+
+    def _validate_peer(self) -> None:
+        if self.direction not in remote.DIRECTIONS:
+            raise InvalidValue(f"--direction {self.direction!r}", remote.DIRECTIONS)
+        if not self.peer:
+            for given, option in (
+                (self.direction != "tx", "--direction"),
+                (self.key_file, "--key-file"),
+                (self.netns, "--netns"),
+                (self.peer_port != remote.CONTROL_PORT, "--peer-port"),
+            ):
+                if given:
+                    raise InvalidValue(f"{option} without --peer", "--interface DEV --peer ADDR")
+            return
+        try:
+            socket.inet_pton(socket.AF_INET, self.peer)
+        except OSError:
+            raise InvalidValue(f"--peer {self.peer!r}", "the peer's IPv4 address") from None
+        if not 1 <= self.peer_port <= 65535:
+            raise InvalidValue(f"--peer-port {self.peer_port}", "1..65535")
+        if self.netns is not None:
+            check_netns_name(self.netns)
+        if self.key_file is not None:
+            keys.load(self.key_file)  # a missing or readable-by-others key fails here
+        rows = [s.label for s in self.strategies if s.knobs or s.pm_qos_us is not None]
+        if rows:
             raise InvalidValue(
-                "--mode throughput and load run on the testbed",
-                "the testbed (no --interface), or --mode pingpong",
+                f"{', '.join(rows)} with --peer: knob and PM QoS rows run on the testbed only",
+                "plain strategies",
             )
 
 
@@ -197,18 +230,23 @@ class Sides:
     reflector: pingpong.Endpoint
     devices: list[tuple[str | None, str]]  # (netns, device)
     testbed: str | None
+    peer: remote.Peer | None = None  # two hosts: the session with `rxtune serve`
+    clock: dict[str, Any] | None = None  # the peer's clock against ours
 
 
-def _apply(
+Devices = list[tuple[str | None, str]]  # (netns, device)
+
+
+def apply(
     changes: TransientChanges,
-    sides: Sides,
+    devices: Devices,
     sysfs: dict[str, Any],
     napi: dict[str, int],
     sysctls: dict[str, int],
 ) -> None:
     for name, value in sysctls.items():
         changes.set(get(name, Scope.HOST), value)
-    for netns, dev in sides.devices:
+    for netns, dev in devices:
         for name, value in sysfs.items():
             changes.set(get(name, Scope.DEVICE), value, Target(dev=dev), netns)
         if napi:
@@ -220,13 +258,13 @@ def _apply(
                     changes.set(get(name, Scope.NAPI), value, Target(dev=dev, napi=napi_id), netns)
 
 
-def _apply_knobs(
-    changes: TransientChanges, sides: Sides, knobs: tuple[tuple[Knob, Any], ...]
+def apply_knobs(
+    changes: TransientChanges, devices: Devices, knobs: tuple[tuple[Knob, Any], ...]
 ) -> None:
     """The bench-wide registry knobs, each target once (a host knob is one target however
     many devices); a device that lacks a knob raises Unsupported before anything is measured."""
     done = set()
-    for netns, dev in sides.devices:
+    for netns, dev in devices:
         for item in plan.assignments(list(knobs), [dev], netns):
             if (item.knob, item.target, item.netns) in done:
                 continue
@@ -272,7 +310,7 @@ def preflight(options: Options) -> None:
         raise Unsupported("; ".join(missing[name] for name in sorted(missing)))
 
 
-def _snapshot(sides: Sides) -> dict[str, Any]:
+def snapshot(devices: Devices) -> dict[str, Any]:
     """The knob values a reader needs to interpret the figures."""
 
     def read(netns: str | None, dev: str) -> dict[str, Any]:
@@ -287,16 +325,16 @@ def _snapshot(sides: Sides) -> dict[str, Any]:
             values["napi_ids"] = napi_ids(ctx, dev)
             return values
 
-    snapshot: dict[str, Any] = {}
+    found: dict[str, Any] = {}
     with ReadContext(Host()) as ctx:
         for knob in of_scope(Scope.HOST):
             try:
-                snapshot[knob.name] = knob.read(ctx)
+                found[knob.name] = knob.read(ctx)
             except RxtuneError:
                 pass
-    for netns, dev in sides.devices:
-        snapshot[f"{netns or 'host'}/{dev}"] = call_in_netns(netns, read, netns, dev)
-    return snapshot
+    for netns, dev in devices:
+        found[f"{netns or 'host'}/{dev}"] = call_in_netns(netns, read, netns, dev)
+    return found
 
 
 def unsupported_row(strategy: Strategy, reason: str) -> dict[str, Any]:
@@ -392,16 +430,25 @@ def _delivery_notes(result: dict[str, Any], options: Options) -> list[dict[str, 
 def _sides(options: Options) -> Iterator[Sides]:
     if options.interface:
         cpus = sorted(os.sched_getaffinity(0))
-        local = Host().devices()
+        local = call_in_netns(options.netns, lambda: Host().devices())
         if options.interface not in local:
             raise InvalidValue(f"no network device '{options.interface}'", local)
-        address = _local_address(options.interface)
-        yield Sides(
-            pingpong.Endpoint(None, address, cpus[-1]),
-            pingpong.Endpoint(None, str(options.peer), None, remote=True),
-            [(None, options.interface)],
-            None,
+        address = call_in_netns(options.netns, _local_address, options.interface)
+        assert options.peer is not None
+        peer = remote.Peer(
+            options.peer, options.peer_port, options.key_file, address, options.netns
         )
+        try:
+            yield Sides(
+                pingpong.Endpoint(options.netns, address, cpus[-1]),
+                pingpong.Endpoint(None, options.peer, None, remote=True),
+                [(options.netns, options.interface)],
+                None,
+                peer,
+                peer.clock(),
+            )
+        finally:
+            peer.close()
         return
     with veth.testbed(veth.configuration(options.testbed)) as bed:
         sender, receiver = bed.cpus
@@ -440,8 +487,8 @@ def run(options: Options, progress: Progress | None = None) -> dict[str, Any]:
         removed = veth.remove_leftovers()
         started = time.time()
         with _sides(options) as sides, TransientChanges("rxtune bench") as changes:
-            _apply(changes, sides, options.device.sysfs(), options.device.napi(), {})
-            _apply_knobs(changes, sides, options.bench_knobs())
+            apply(changes, sides.devices, options.device.sysfs(), options.device.napi(), {})
+            apply_knobs(changes, sides.devices, options.bench_knobs())
             metadata = {
                 "kernel": platform.release(),
                 "cpus": os.cpu_count(),
@@ -449,12 +496,15 @@ def run(options: Options, progress: Progress | None = None) -> dict[str, Any]:
                 "testbed": sides.testbed,
                 "interface": options.interface,
                 "peer": options.peer,
+                "direction": options.direction if options.peer else None,
+                "peer_host": sides.peer.about() if sides.peer else None,
+                "clock": sides.clock,
                 "message_size": options.message_size,
                 "duration_s": options.duration_s,
                 "pinning": {"client_cpu": sides.client.cpu, "reflector_cpu": sides.reflector.cpu},
                 "device_settings": {**options.device.sysfs(), **options.device.napi()},
                 "knobs_set": {knob.name: value for knob, value in options.bench_knobs()},
-                "knobs": _snapshot(sides),
+                "knobs": snapshot(sides.devices),
                 "recovered": {"restored": recovered, "removed_namespaces": removed},
             }
             # read from the receiving device itself, so a real interface is judged too
@@ -492,7 +542,7 @@ def _rounds(
     step = 0
     calibration = None
     with MachineAccount(napi_threads=bool(options.device.threaded)) as account:
-        if options.mode != PINGPONG:
+        if options.mode != PINGPONG and not sides.peer:
             calibration = _null_receiver(options, sides, account)
         for r in range(options.round_count):
             for k in range(len(strategies)):
@@ -505,8 +555,8 @@ def _rounds(
                     continue
                 mark = changes.mark()
                 try:
-                    _apply(changes, sides, {}, strategy.napi, strategy.sysctls)
-                    _apply_knobs(changes, sides, strategy.knobs)
+                    apply(changes, sides.devices, {}, strategy.napi, strategy.sysctls)
+                    apply_knobs(changes, sides.devices, strategy.knobs)
                     with pm_qos.held(strategy.pm_qos_us):
                         rounds[index].append(_measure(strategy, options, sides, account))
                 except (Unsupported, NotPermitted) as error:
@@ -537,6 +587,8 @@ def _null_receiver(options: Options, sides: Sides, account: MachineAccount) -> d
 def _measure(
     strategy: Strategy, options: Options, sides: Sides, account: MachineAccount
 ) -> dict[str, Any]:
+    if sides.peer:
+        return _measure_remote(strategy, options, sides, account)
     if options.mode == PINGPONG:
         return pingpong.run(strategy, sides.client, sides.reflector, _pingpong(options), account)
     (_, sender_dev), (_, receiver_dev) = sides.devices
@@ -545,9 +597,33 @@ def _measure(
     )
 
 
+def _measure_remote(
+    strategy: Strategy, options: Options, sides: Sides, account: MachineAccount
+) -> dict[str, Any]:
+    assert sides.peer is not None and sides.clock is not None
+    if options.mode == PINGPONG:
+        settings = _pingpong(options)
+        return remote.pingpong_round(
+            sides.peer, strategy, sides.client, settings, account, options.direction
+        )
+    return remote.load_round(
+        sides.peer,
+        strategy,
+        sides.client,
+        sides.devices[0][1],
+        _load(options),
+        account,
+        options.direction,
+        sides.clock["offset_ns"],
+    )
+
+
 def _record(
     strategy: Strategy, options: Options, sides: Sides, rounds: list[dict[str, Any]]
 ) -> dict[str, Any]:
+    if sides.peer:
+        settings = _pingpong(options) if options.mode == PINGPONG else _load(options)
+        return remote.record(strategy, settings, rounds, options.direction, sides.clock or {})
     if options.mode == PINGPONG:
         return pingpong.record(strategy, _pingpong(options), rounds)
     assert sides.reflector.cpu is not None  # the testbed pins the receiver

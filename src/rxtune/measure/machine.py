@@ -16,7 +16,7 @@ process's CPU clock, which is exact for a running task too."""
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -129,6 +129,22 @@ class Window:
     @property
     def tracer_ns(self) -> int:
         return self.after.tracer_ns - self.before.tracer_ns
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @staticmethod
+    def from_json(data: dict[str, Any]) -> Window:
+        """A window another host measured (its figures came over the control channel)."""
+
+        def snapshot(d: dict[str, Any]) -> Snapshot:
+            return Snapshot(**{**d, "cpus": tuple(CpuTimes(**c) for c in d["cpus"])})
+
+        return Window(snapshot(data["before"]), snapshot(data["after"]))
+
+    def busy_ns(self) -> int:
+        """Every CPU's busy time in the window."""
+        return sum(self.cpu(c)["busy_ns"] for c in range(len(self.after.cpus)))
 
 
 def receive_cost(windows: list[Window], receiving_cpu: int, packets: list[int]) -> dict[str, Any]:

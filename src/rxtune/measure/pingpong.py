@@ -41,7 +41,18 @@ class Endpoint:
     netns: str | None
     address: str
     cpu: int | None
-    remote: bool = False  # another host, running `rxtune reflect`
+    remote: bool = False  # another host, running `rxtune serve`
+
+
+@dataclass(frozen=True)
+class Echo:
+    """What a reflector echoes: packets with the run's cookie; serving another host, only
+    from that host's address and at most at the agreed rate (source None: anyone, the
+    testbed's own namespaces)."""
+
+    cookie: int = 0
+    source: str | None = None
+    max_pps: int = 0
 
 
 @dataclass(frozen=True)
@@ -57,7 +68,11 @@ def _capacity(settings: Settings) -> int:
 
 
 def _reflector(
-    ready: Callable[[], None], strategy: Strategy, me: Endpoint, settings: Settings
+    ready: Callable[[], None],
+    strategy: Strategy,
+    me: Endpoint,
+    settings: Settings,
+    echo: Echo = Echo(),
 ) -> dict[str, Any]:
     sock = open_udp(strategy, (me.address, PORT), rx_timestamps=settings.rx_timestamps)
     try:
@@ -76,6 +91,10 @@ def _reflector(
             one_way,
             to_stamp,
             stamp_to_app,
+            echo.cookie,
+            echo.source,
+            0,
+            echo.max_pps,
         )
         loop_ns = time.monotonic_ns() - started
         thread = thread_delta(thread_before, thread_snapshot())
@@ -101,6 +120,7 @@ def _client(
     peer: Endpoint,
     settings: Settings,
     account: MachineAccount,
+    cookie: int = 0,
 ) -> dict[str, Any]:
     sock = open_udp(
         strategy,
@@ -123,6 +143,8 @@ def _client(
             True,
             timeout,
             rtt,
+            None,
+            cookie,
         )
         if warm["received"] == 0:
             raise RxtuneError(
@@ -142,6 +164,7 @@ def _client(
             timeout,
             rtt,
             wake,
+            cookie,
         )
         elapsed = time.monotonic_ns() - start
         last = account.snapshot()
@@ -204,10 +227,6 @@ def _one_way(client: dict[str, Any], reflector: dict[str, Any] | None) -> np.nda
     return reflector["one_way"] if reflector else client["rtt"] // 2
 
 
-def _busy_ns(window: Window) -> int:
-    return sum(window.cpu(c)["busy_ns"] for c in range(len(window.after.cpus)))
-
-
 def record(strategy: Strategy, settings: Settings, rounds: list[dict[str, Any]]) -> dict[str, Any]:
     """The strategy's row from its rounds. With a local reflector, latency is its exact
     one-way figure and the thread costs are its thread's; against a remote one (no shared
@@ -225,7 +244,7 @@ def record(strategy: Strategy, settings: Settings, rounds: list[dict[str, Any]])
     rtt = np.concatenate([c["rtt"] for c in clients])
     per_round = [
         summarize(_one_way(r["client"], r["reflector"]))
-        | {"machine_cpu_ns_per_round_trip": _busy_ns(r["client"]["window"])
+        | {"machine_cpu_ns_per_round_trip": r["client"]["window"].busy_ns()
            / max(r["client"]["counts"]["received"], 1)}
         for r in rounds
     ]  # fmt: skip
@@ -256,7 +275,7 @@ def record(strategy: Strategy, settings: Settings, rounds: list[dict[str, Any]])
         }
         for rows in zip(*(c["cpus"] for c in clients), strict=True)
     ]
-    busy = sum(_busy_ns(c["window"]) for c in clients)
+    busy = sum(c["window"].busy_ns() for c in clients)
     loop_ns = sum(r["loop_ns"] for r in receivers)
     return {
         "strategy": strategy.name,

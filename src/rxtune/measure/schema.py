@@ -134,6 +134,13 @@ _RUN = {
         "cpus": _f("array", "per CPU", items=_CPU_ROW),
         "napi_id": _f("integer", "SO_INCOMING_NAPI_ID of the receiving socket (0: none)"),
         "busy_poll_rx_packets": _f("integer", "TcpExt BusyPollRxPackets in the receiver's netns"),
+        "direction": _f("string", "two hosts: tx (the peer received) or rx (this host did)"),
+        "sides": _f(
+            "object",
+            "two hosts: local and peer, each host's own figures (role; machine_cpu_ns_per_packet "
+            "and machine_cores of its whole machine; interrupts, NET_RX and context switches "
+            "per 1000 packets); the row's cost is the receiving host's",
+        ),
         "notes": _f(
             "array",
             "what a reader must know to trust the row: {code, text}",
@@ -171,6 +178,9 @@ _PINGPONG_RUN = {
 _HIGH_RATE_RUN = {
     "properties": {
         "mode": _f("string", "throughput or load"),
+        "latency_basis": _f(
+            "string", "two hosts, load: one-way with the receiver's clock corrected by the offset"
+        ),
         "rate": _f(
             "object",
             "packets/s",
@@ -249,6 +259,17 @@ _METADATA = {
     "mode": _f("string", "pingpong, throughput or load"),
     "rate_pps": _f(_NS, "load mode: the offered rate"),
     "pinning": _f("object", "the CPUs the client (sender) and the reflector (receiver) ran on"),
+    "interface": _f(["string", "null"], "two hosts: this host's device"),
+    "peer": _f(["string", "null"], "two hosts: the address of the peer running rxtune serve"),
+    "direction": _f(["string", "null"], "two hosts: tx (the peer receives) or rx (this host)"),
+    "peer_host": _f(
+        ["object", "null"],
+        "two hosts: what the peer reported: kernel, cpus, device, capabilities, knob snapshot",
+    ),
+    "clock": _f(
+        ["object", "null"],
+        "two hosts: the peer's CLOCK_MONOTONIC minus ours (offset_ns), within ±uncertainty_ns",
+    ),
     "knobs": _f("object", "the receive-path knobs as they stood during the bench"),
     "calibration": _f(
         ["object", "null"],

@@ -74,8 +74,30 @@ def _sweep_figures(result: dict[str, Any], prefix: str) -> list[Figure]:
     return [Figure(f"{prefix}{name}.png", caption, png) for name, caption, png in made if png]
 
 
+def labelled(results: list[dict[str, Any]], labels: list[str]) -> list[dict[str, Any]]:
+    """Results of several hosts, each row's label prefixed with its result's (host=gw1:
+    epoll), so they can stand side by side."""
+    out = []
+    for result, label in zip(results, labels, strict=True):
+        copy = {**result, "metadata": {**result["metadata"], "label": label}}
+        if "runs" in result:
+            copy["runs"] = [{**run, "label": f"{label}: {run['label']}"} for run in result["runs"]]
+        out.append(copy)
+    return out
+
+
+def side_by_side(results: list[dict[str, Any]]) -> tuple[str, list[Figure]]:
+    """The labelled bench results' rows in one table and one percentile figure."""
+    runs = [run for r in results if r.get("schema") == SCHEMA_ID for run in r["runs"]]
+    if not any(r["metadata"].get("label") for r in results) or not runs:
+        return "", []
+    png = figures.percentile_curve(runs)
+    made = [Figure("side-by-side.png", "Latency by percentile, every host", png)] if png else []
+    return "<h2>Side by side</h2>" + _table({"schema": SCHEMA_ID, "runs": runs}), made
+
+
 def figures_of(results: list[dict[str, Any]]) -> list[Figure]:
-    out: list[Figure] = []
+    out: list[Figure] = side_by_side(results)[1]
     for index, result in enumerate(results):
         prefix = f"{index + 1}-" if len(results) > 1 else ""
         if result.get("schema") == SWEEP_SCHEMA_ID:
@@ -125,10 +147,13 @@ def report(results: list[dict[str, Any]], made: list[Figure]) -> str:
         "table{border-collapse:collapse;font-size:13px}td,th{border:1px solid #ccc;"
         "padding:2px 6px;text-align:right}img{max-width:100%}</style></head><body>",
         "<h1>rxtune report</h1>",
+        side_by_side(results)[0],
     ]
     for result in results:
         meta = result["metadata"]
         what = "sweep" if result.get("schema") == SWEEP_SCHEMA_ID else f"bench, {result['mode']}"
+        if meta.get("label"):
+            what = f"{meta['label']}: {what}"
         parts.append(
             f"<h2>{html.escape(what)}</h2><p>kernel {html.escape(str(meta.get('kernel')))}, "
             f"testbed {html.escape(str(meta.get('testbed')))}</p>"

@@ -26,6 +26,7 @@ struct rxt_payload {
     uint64_t seq;
     int64_t send_mono_ns; /* CLOCK_MONOTONIC: both namespaces share it, so one-way is exact */
     int64_t send_real_ns; /* CLOCK_REALTIME: the clock of the kernel's RX software stamp */
+    uint64_t cookie;      /* the run's, agreed on the control channel (0 on the testbed) */
 };
 #define RXT_SEQ_STOP UINT64_MAX
 #define RXT_SEQ_WARMUP (1ULL << 62) /* echoed, never recorded */

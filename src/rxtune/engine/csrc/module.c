@@ -2,6 +2,7 @@
  * GIL; C returns plain numbers and Python names them. */
 #include <stdlib.h>
 #include <string.h>
+#include <arpa/inet.h>
 
 #include "account.h"
 #include "drops.h"
@@ -24,22 +25,41 @@ int rxt_int64_buffer(PyObject *obj, Py_buffer *view, const char *what)
 
 static PyObject *counts_dict(const struct rxt_counts *c)
 {
-    return Py_BuildValue("{s:K,s:K,s:K,s:K,s:K,s:K}", "sent", (unsigned long long)c->sent,
-                         "received", (unsigned long long)c->received, "reordered",
+    return Py_BuildValue("{s:K,s:K,s:K,s:K,s:K,s:K,s:K,s:K}", "sent",
+                         (unsigned long long)c->sent, "received",
+                         (unsigned long long)c->received, "reordered",
                          (unsigned long long)c->reordered, "timeouts",
                          (unsigned long long)c->timeouts, "send_errors",
                          (unsigned long long)c->send_errors, "highest_seq",
-                         (unsigned long long)c->highest_seq);
+                         (unsigned long long)c->highest_seq, "foreign",
+                         (unsigned long long)c->foreign, "over_rate",
+                         (unsigned long long)c->over_rate);
 }
 
 static PyObject *engine_reflect(PyObject *self, PyObject *args)
 {
-    struct rxt_loop loop;
-    int wait;
+    struct rxt_loop loop = {0};
+    struct rxt_echo_rule rule = {0};
+    int wait, from_port = 0;
     long long deadline;
+    unsigned long long cookie = 0, max_pps = 0;
+    const char *from = NULL;
     PyObject *a, *b, *c;
-    if (!PyArg_ParseTuple(args, "iiiLOOO", &loop.fd, &loop.epfd, &wait, &deadline, &a, &b, &c))
+    if (!PyArg_ParseTuple(args, "iiiLOOO|KziK", &loop.fd, &loop.epfd, &wait, &deadline, &a, &b,
+                          &c, &cookie, &from, &from_port, &max_pps))
         return NULL;
+    if (from) {
+        rule.from.sin_family = AF_INET;
+        if (inet_pton(AF_INET, from, &rule.from.sin_addr) != 1 || from_port < 0 ||
+            from_port > 65535) {
+            PyErr_Format(PyExc_ValueError, "echo_from %s:%d is not an IPv4 address and port",
+                         from, from_port);
+            return NULL;
+        }
+        rule.from.sin_port = htons((uint16_t)from_port);
+    }
+    rule.max_pps = max_pps;
+    loop.cookie = cookie;
     loop.wait = (enum rxt_wait)wait;
     loop.deadline_ns = deadline;
     Py_buffer va, vb, vc;
@@ -61,7 +81,7 @@ static PyObject *engine_reflect(PyObject *self, PyObject *args)
     struct rxt_counts counts;
     int rc;
     Py_BEGIN_ALLOW_THREADS
-    rc = rxt_reflect(&loop, &out, &counts);
+    rc = rxt_reflect(&loop, &rule, &out, &counts);
     Py_END_ALLOW_THREADS
     PyBuffer_Release(&va);
     PyBuffer_Release(&vb);
@@ -75,16 +95,17 @@ static PyObject *engine_reflect(PyObject *self, PyObject *args)
 
 static PyObject *engine_ping(PyObject *self, PyObject *args)
 {
-    struct rxt_loop loop;
+    struct rxt_loop loop = {0};
     int wait;
     long long deadline, reply_timeout;
     Py_ssize_t message_size;
-    unsigned long long count;
+    unsigned long long count, cookie = 0;
     int warmup;
     PyObject *rtt, *wake = Py_None;
-    if (!PyArg_ParseTuple(args, "iiiLnKpLO|O", &loop.fd, &loop.epfd, &wait, &deadline,
-                          &message_size, &count, &warmup, &reply_timeout, &rtt, &wake))
+    if (!PyArg_ParseTuple(args, "iiiLnKpLO|OK", &loop.fd, &loop.epfd, &wait, &deadline,
+                          &message_size, &count, &warmup, &reply_timeout, &rtt, &wake, &cookie))
         return NULL;
+    loop.cookie = cookie;
     if (message_size < RXT_MIN_MESSAGE || message_size > 65000) {
         PyErr_Format(PyExc_ValueError, "message size must be %d..65000 bytes", RXT_MIN_MESSAGE);
         return NULL;
@@ -328,11 +349,13 @@ static PyObject *engine_clock_offset(PyObject *self, PyObject *args)
 
 static PyMethodDef methods[] = {
     {"reflect", engine_reflect, METH_VARARGS,
-     "reflect(fd, epfd, wait, deadline_ns, one_way, to_kernel, kernel_to_app) -> counts\n"
-     "Receive with `wait`, record one-way latency and its split, echo each packet."},
+     "reflect(fd, epfd, wait, deadline_ns, one_way, to_kernel, kernel_to_app, cookie=0,\n"
+     "        echo_from=None, echo_from_port=0, max_pps=0) -> counts\n"
+     "Receive with `wait`, record one-way latency and its split, echo each packet that\n"
+     "carries the cookie (from echo_from only, at most max_pps, when given)."},
     {"ping", engine_ping, METH_VARARGS,
      "ping(fd, epfd, wait, deadline_ns, message_size, count, warmup, reply_timeout_ns, rtt,\n"
-     "     kernel_to_app=None) -> counts\n"
+     "     kernel_to_app=None, cookie=0) -> counts\n"
      "Send stamped packets one at a time, record each round trip."},
     {"clock_offset", engine_clock_offset, METH_NOARGS,
      "clock_offset() -> CLOCK_REALTIME minus CLOCK_MONOTONIC in ns, tightly bracketed"},

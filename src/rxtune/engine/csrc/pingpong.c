@@ -70,11 +70,46 @@ static ssize_t rx_one(int fd, int epfd, enum rxt_wait wait, struct rxt_rx *rx, c
     }
 }
 
-int rxt_reflect(const struct rxt_loop *loop, struct rxt_samples *out, struct rxt_counts *counts)
+/* Whether a received packet is the run's: its cookie, from the rule's address. */
+static int is_runs(const struct rxt_loop *loop, const struct rxt_echo_rule *rule,
+                   const struct rxt_rx *rx, const struct rxt_payload *head)
+{
+    if (head->cookie != loop->cookie)
+        return 0;
+    if (!rule || rule->from.sin_family == 0)
+        return 1;
+    const struct sockaddr_in *from = (const struct sockaddr_in *)&rx->from;
+    return rx->msg.msg_namelen >= sizeof(*from) && from->sin_family == AF_INET &&
+           from->sin_addr.s_addr == rule->from.sin_addr.s_addr &&
+           (rule->from.sin_port == 0 || from->sin_port == rule->from.sin_port);
+}
+
+#define ECHO_BURST 64.0
+
+/* A token bucket at the rule's rate: whether one more echo fits. */
+static int within_rate(const struct rxt_echo_rule *rule, double *tokens, int64_t *last,
+                       int64_t now)
+{
+    if (!rule || !rule->max_pps)
+        return 1;
+    *tokens += (double)(now - *last) * (double)rule->max_pps / 1e9;
+    if (*tokens > ECHO_BURST)
+        *tokens = ECHO_BURST;
+    *last = now;
+    if (*tokens < 1.0)
+        return 0;
+    *tokens -= 1.0;
+    return 1;
+}
+
+int rxt_reflect(const struct rxt_loop *loop, const struct rxt_echo_rule *rule,
+                struct rxt_samples *out, struct rxt_counts *counts)
 {
     char buf[65536];
     struct rxt_rx rx;
     uint64_t next_seq = 0;
+    double tokens = ECHO_BURST;
+    int64_t refilled = rxt_now(CLOCK_MONOTONIC);
     memset(counts, 0, sizeof(*counts));
     for (;;) {
         ssize_t got = rx_one(loop->fd, loop->epfd, loop->wait, &rx, buf, sizeof(buf),
@@ -85,14 +120,25 @@ int rxt_reflect(const struct rxt_loop *loop, struct rxt_samples *out, struct rxt
             return (int)got;
         int64_t app_mono = rxt_now(CLOCK_MONOTONIC);
         int64_t app_real = rxt_now(CLOCK_REALTIME);
-        if (got < RXT_MIN_MESSAGE)
-            continue;
         struct rxt_payload head;
+        if (got < RXT_MIN_MESSAGE) {
+            counts->foreign++;
+            continue;
+        }
         memcpy(&head, buf, sizeof(head));
+        if (!is_runs(loop, rule, &rx, &head)) {
+            counts->foreign++;
+            continue;
+        }
         if (head.seq == RXT_SEQ_STOP)
             return 0;
+        int echo = within_rate(rule, &tokens, &refilled, app_mono);
+        if (!echo)
+            counts->over_rate++;
         if (head.seq & RXT_SEQ_WARMUP) {
-            sendto(loop->fd, buf, (size_t)got, 0, (struct sockaddr *)&rx.from, rx.msg.msg_namelen);
+            if (echo)
+                sendto(loop->fd, buf, (size_t)got, 0, (struct sockaddr *)&rx.from,
+                       rx.msg.msg_namelen);
             continue;
         }
         if (head.seq < next_seq)
@@ -108,8 +154,8 @@ int rxt_reflect(const struct rxt_loop *loop, struct rxt_samples *out, struct rxt
             out->kernel_to_app[i] = kstamp < 0 ? -1 : app_real - kstamp;
         }
         counts->received++;
-        if (sendto(loop->fd, buf, (size_t)got, 0, (struct sockaddr *)&rx.from,
-                   rx.msg.msg_namelen) < 0)
+        if (echo && sendto(loop->fd, buf, (size_t)got, 0, (struct sockaddr *)&rx.from,
+                           rx.msg.msg_namelen) < 0)
             counts->send_errors++;
     }
 }
@@ -126,7 +172,8 @@ int rxt_ping(const struct rxt_loop *loop, size_t message_size, uint64_t count, i
         if (now > loop->deadline_ns)
             break;
         struct rxt_payload head = {.seq = warmup ? seq | RXT_SEQ_WARMUP : seq, .send_mono_ns = now,
-                                   .send_real_ns = rxt_now(CLOCK_REALTIME)};
+                                   .send_real_ns = rxt_now(CLOCK_REALTIME),
+                                   .cookie = loop->cookie};
         memcpy(buf, &head, sizeof(head));
         if (send(loop->fd, buf, message_size, 0) < 0) {
             counts->send_errors++;
@@ -163,7 +210,7 @@ int rxt_ping(const struct rxt_loop *loop, size_t message_size, uint64_t count, i
     }
     if (warmup)
         return 0;
-    struct rxt_payload stop = {.seq = RXT_SEQ_STOP};
+    struct rxt_payload stop = {.seq = RXT_SEQ_STOP, .cookie = loop->cookie};
     memcpy(buf, &stop, sizeof(stop));
     for (int i = 0; i < 3; i++)
         send(loop->fd, buf, message_size, 0);
