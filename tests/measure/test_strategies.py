@@ -65,9 +65,11 @@ def test_bad_selection_names_what_is_valid(names, us, message):
         ({"mode": "throughput", "rate_pps": 5}, "--rate goes with --mode load"),
         ({"mode": "throughput", "flows": 0}, "--flows 0 is out of range"),
         (
-            {"mode": "throughput", "interface": "eth0", "peer": "198.18.0.9"},
-            "--mode throughput and load run on the testbed",
+            {"interface": "eth0", "peer": "198.18.0.9", "direction": "sideways"},
+            "--direction 'sideways'",
         ),
+        ({"direction": "rx"}, "--direction without --peer"),
+        ({"interface": "eth0", "peer": "peer.example"}, "the peer's IPv4 address"),
     ],
 )
 def test_bad_options_are_refused(kwargs, message):

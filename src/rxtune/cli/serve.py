@@ -14,7 +14,7 @@ from ..host import enter_netns
 from ..measure.machine import MachineAccount
 from ..measure.remote import CONTROL_PORT
 from ..measure.serve import IDLE_S, ServeOptions, Server, drop_privileges
-from .common import console, friendly_errors, strict_float, strict_int
+from .common import console, friendly_errors, said, strict_float, strict_int
 
 
 @friendly_errors
@@ -76,6 +76,7 @@ def serve(
     unwind_on_termination()
     with MachineAccount() as account:
         server = Server(options, account, lambda line: console.print(line, highlight=False))
+        said(server.recovered)
         kept = drop_privileges()
         how = (
             "authenticated (HMAC-SHA256, pre-shared key)" if options.key else "UNAUTHENTICATED lab"

@@ -197,7 +197,7 @@ def connect(
         ) from None
     try:
         mine = nonce()
-        greeting = Channel(sock, "client", MAX_TO_CLIENT)
+        greeting = Channel(sock, "client", MAX_TO_SERVER)  # a hello is small, whoever sends it
         greeting.send_plain(hello(key is not None, mine))
         kind, body = greeting.frame()
         answer = parse(body[:-TAG_BYTES] if kind == TAGGED else body)

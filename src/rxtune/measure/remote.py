@@ -173,7 +173,6 @@ class Peer:
         self.address = address
         with socket_namespace(netns):  # the connection lives where this host's side runs
             self.channel: Channel = connect(address, port, key, CONNECT_S, source)
-        self.authenticated = key is not None
 
     def ask(self, message: dict[str, Any]) -> dict[str, Any]:
         self.channel.send(message)

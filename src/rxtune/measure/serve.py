@@ -23,6 +23,7 @@ from pyroute2 import IPRoute
 
 from ..backends import capabilities
 from ..changes.lock import host_lock
+from ..changes.recover import recover
 from ..changes.transient import TransientChanges
 from ..control.channel import (
     MAX_TO_SERVER,
@@ -120,6 +121,9 @@ class Server:
     def __init__(self, options: ServeOptions, account: MachineAccount, log: Log) -> None:
         options.validate()
         self.options, self.account, self.log = options, account, log
+        # what a killed server (or bench) left changed is put back before serving
+        with host_lock("rxtune serve"):
+            self.recovered = recover("rxtune serve")
         self.cpu = options.cpu if options.cpu is not None else sorted(os.sched_getaffinity(0))[-1]
         self.listener = socket.create_server((options.address, options.port))
         self.listener.settimeout(0.5)
