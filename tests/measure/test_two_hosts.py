@@ -176,8 +176,12 @@ def test_only_the_rounds_packets_from_the_client_are_echoed(lab: Lab):
             right.sendto(struct.pack("=QqqQ", 2**64 - 1, 0, 0, cookie).ljust(64, b"\0"), target)
             return foreign, good, 150
 
-        foreign, good, bad = call_in_netns(lab.bed.sender.netns, send_all)
-        figures = peer.finish(30)
+        with peer.round(30):  # this test is the client's sending side
+            peer.tell("go")
+            peer.tell("start")
+            foreign, good, bad = call_in_netns(lab.bed.sender.netns, send_all)
+            peer.tell("stop")
+            figures = peer.result()
     finally:
         peer.close()
     assert foreign == 0  # nothing without the cookie, nothing to another address

@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import RxtuneError
+from ..errors import InvalidValue, RxtuneError
 
 PROTOCOL = "rxtune-control/1"
 MAX_TO_SERVER = 64 * 1024
@@ -44,6 +44,16 @@ class ChannelError(RxtuneError):
 
 class Refused(RxtuneError):
     """The other side refused, with its reason."""
+
+
+def check_endpoint(option: str, address: str, valid: str, port_option: str, port: int) -> None:
+    """An IPv4 address and a TCP port as a user gives them, refused naming the option."""
+    try:
+        socket.inet_pton(socket.AF_INET, address)
+    except OSError:
+        raise InvalidValue(f"{option} {address!r}", valid) from None
+    if not 1 <= port <= 65535:
+        raise InvalidValue(f"{port_option} {port}", "1..65535")
 
 
 def session_key(psk: bytes, client_nonce: bytes, server_nonce: bytes) -> bytes:

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import os
 import platform
-import socket
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -24,6 +23,7 @@ from ..changes.lock import check_wait, host_lock
 from ..changes.recover import recover
 from ..changes.transient import TransientChanges
 from ..control import keys
+from ..control.channel import check_endpoint
 from ..errors import InvalidValue, NotPermitted, RxtuneError, Unsupported
 from ..host import Host, call_in_netns, check_netns_name, is_root
 from ..knobs.model import Knob, Scope, Target
@@ -204,12 +204,9 @@ class Options:
                 if given:
                     raise InvalidValue(f"{option} without --peer", "--interface DEV --peer ADDR")
             return
-        try:
-            socket.inet_pton(socket.AF_INET, self.peer)
-        except OSError:
-            raise InvalidValue(f"--peer {self.peer!r}", "the peer's IPv4 address") from None
-        if not 1 <= self.peer_port <= 65535:
-            raise InvalidValue(f"--peer-port {self.peer_port}", "1..65535")
+        check_endpoint(
+            "--peer", self.peer, "the peer's IPv4 address", "--peer-port", self.peer_port
+        )
         if self.netns is not None:
             check_netns_name(self.netns)
         if self.key_file is not None:

@@ -258,8 +258,8 @@ def _send(
             sock.bind((me.address, FIRST_SOURCE_PORT + flow))
             sock.connect((peer.address, PORT))
         before_drops = _device_drops(dev)
-        ready()
         time.sleep(START_ALLOWANCE_S / 2)
+        ready()  # the traffic starts now: another host's receiver opens its window
         # the slow reads first, the exact snapshot last, right before the first packet
         counts, switches = cpu_counts(), _switches(receiver_pid)
         preempted = context_switches(os.getpid())[1]

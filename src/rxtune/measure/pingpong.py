@@ -132,7 +132,6 @@ def _client(
         fd, epfd, wait = sock.sock.fileno(), sock.epfd, int(strategy.wait)
         timeout = settings.reply_timeout_ms * 1_000_000
         rtt, wake = (np.full(_capacity(settings), -1, np.int64) for _ in range(2))
-        ready()
         warm = _engine.ping(
             fd,
             epfd,
@@ -150,6 +149,7 @@ def _client(
             raise RxtuneError(
                 f"no echo from {peer.address}:{PORT} during warm-up ({warm['sent']} sent)"
             )
+        ready()  # the measured round trips start now: another host's reflector opens its window
         counts_before, ns_before, thread_before = cpu_counts(), netns_snapshot(), thread_snapshot()
         first = account.snapshot()
         start = time.monotonic_ns()

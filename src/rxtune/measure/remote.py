@@ -10,9 +10,9 @@ estimated over the control channel, and the row says by how much it may be off."
 
 from __future__ import annotations
 
-import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from ..control import keys
-from ..control.channel import Channel, connect
+from ..control.channel import Channel, ChannelError, connect
 from ..errors import InvalidValue, RxtuneError
 from ..host import Worker, socket_namespace
 from ..strategies import LOAD, MODES, PINGPONG, Strategy, select
@@ -113,28 +113,34 @@ class RunSpec:
         )
 
 
-def observed(
-    ready: Callable[[], None], account: MachineAccount, fn: Callable[..., Any], *args: Any
-) -> dict[str, Any]:
-    """Run a side that waits for the traffic (a reflector, a receiver) and measure its
-    machine meanwhile: the window opens when it is ready and closes when its loop ends, so
-    it also holds the start allowance and the drain."""
-    marks: dict[str, Any] = {}
+class TrafficWindow:
+    """What the waiting host (a reflector's, a receiver's) spends while the other host's
+    traffic runs. The other host says on the control channel when its traffic starts and
+    when it stopped; this host's parent process takes the snapshots then, with the waiting
+    worker's pid for its thread's time. So the window holds neither the start allowance
+    nor the drain, as the testbed's does not; a control message's latency is its error at
+    each end."""
 
-    def open_window() -> None:
-        marks["cpus"], marks["ctx"] = cpu_counts(), sum(context_switches(os.getpid()))
-        marks["first"] = account.snapshot(os.getpid())
-        ready()
+    def __init__(self, account: MachineAccount, pid: int, cpu: int | None) -> None:
+        self.account, self.pid, self.cpu = account, pid, cpu
+        self.marks: dict[str, Any] = {}
 
-    result = fn(open_window, *args)
-    last = account.snapshot(os.getpid())
-    return {
-        "result": result,
-        "window": Window(marks["first"], last),
-        "cpus": counts_delta(marks["cpus"], cpu_counts()),
-        "context_switches": sum(context_switches(os.getpid())) - marks["ctx"],
-        "cpu": sorted(os.sched_getaffinity(0))[-1],
-    }
+    def start(self) -> None:  # the slow reads first, the exact snapshot last
+        self.marks["cpus"], self.marks["ctx"] = cpu_counts(), sum(context_switches(self.pid))
+        self.marks["first"] = self.account.snapshot(self.pid)
+
+    def stop(self) -> None:  # the exact snapshot first
+        self.marks["last"] = self.account.snapshot(self.pid)
+        self.marks["cpus"] = counts_delta(self.marks["cpus"], cpu_counts())
+        self.marks["ctx"] = sum(context_switches(self.pid)) - self.marks["ctx"]
+
+    def figures(self) -> dict[str, Any]:
+        return {
+            "window": Window(self.marks["first"], self.marks["last"]),
+            "cpus": self.marks["cpus"],
+            "context_switches": self.marks["ctx"],
+            "cpu": self.cpu,
+        }
 
 
 def to_wire(value: Any) -> Any:
@@ -203,14 +209,27 @@ class Peer:
         """Ask for a round; the answer carries its cookie and port once the peer is ready."""
         return self.ask({"type": "run", **asdict(spec)})
 
-    def finish(self, timeout: float) -> dict[str, Any]:
-        """Tell the peer to go and take its figures."""
+    def tell(self, kind: str) -> None:
+        self.channel.send({"type": kind})
+
+    def expect(self, kind: str) -> dict[str, Any]:
+        message = self.channel.receive()
+        if message.get("type") != kind:
+            raise ChannelError(f"the peer sent {message.get('type')!r} where {kind!r} was due")
+        return message
+
+    def result(self) -> dict[str, Any]:
+        """The peer's figures of the round."""
+        return from_wire(self.expect("result")["result"])
+
+    @contextmanager
+    def round(self, timeout: float) -> Iterator[None]:
+        """A round's messages may be this far apart (a connection waits CONNECT_S)."""
         self.channel.sock.settimeout(timeout)
         try:
-            answer = self.ask({"type": "go"})
+            yield
         finally:
             self.channel.sock.settimeout(CONNECT_S)
-        return from_wire(answer["result"])
 
     def close(self) -> None:
         try:
@@ -236,20 +255,38 @@ def _spec(strategy: Strategy, mode: str, direction: str, settings: Any) -> RunSp
 
 
 def _both(
-    peer: Peer, spec: RunSpec, local: Callable[[dict[str, Any]], Worker], passive_here: bool
+    peer: Peer,
+    spec: RunSpec,
+    local: Callable[[dict[str, Any]], Worker],
+    passive_here: bool,
+    account: MachineAccount,
+    cpu: int | None,
 ) -> tuple[Any, dict[str, Any]]:
-    """One round on both hosts. The peer agrees first (a waiting side of its own is ready
-    by then; a sending one starts on `go`), then this host's side starts with the round's
-    cookie; (this side's result, the peer's)."""
+    """One round on both hosts: (this side's result, the peer's). The peer agrees first (a
+    waiting side of its own is ready by then), then this host's side starts with the
+    round's cookie; `go`; the sending (pinging) side's host says `start` when its traffic
+    starts and `stop` when it ended, and the waiting side's host measures in between."""
     timeout = spec.duration_s + 30
     ready = peer.start(spec)
     worker = local(ready)
     try:
-        if passive_here and not worker.wait_ready(15):
+        if not worker.wait_ready(30):  # waiting: its socket is open; sending: it starts now
             worker.result(5)  # raises its error
             raise RxtuneError("this host's side did not start")
-        theirs = peer.finish(timeout)
-        return worker.result(timeout), theirs
+        with peer.round(timeout):
+            peer.tell("go")
+            if passive_here:
+                window = TrafficWindow(account, worker.pid, cpu)
+                peer.expect("start")
+                window.start()
+                peer.expect("stop")
+                window.stop()
+                theirs = peer.result()
+                return {"result": worker.result(timeout), **window.figures()}, theirs
+            peer.tell("start")
+            mine = worker.result(timeout)
+            peer.tell("stop")
+            return mine, peer.result()
     finally:
         worker.kill()
 
@@ -275,17 +312,15 @@ def pingpong_round(
                 me.netns, me.cpu, client, strategy, me, there, settings, account, ready["cookie"]
             )
 
-        pinged, reflected = _both(peer, spec, pinger, passive_here=False)
+        pinged, reflected = _both(peer, spec, pinger, False, account, me.cpu)
     else:
 
         def reflector(ready: dict[str, Any]) -> Worker:
             echo = pingpong.Echo(ready["cookie"], peer.address, ready["max_pps"])
-            return Worker(
-                me.netns, me.cpu, observed, account, pingpong._reflector, strategy, me,
-                settings, echo,
-            )  # fmt: skip
+            reflect = pingpong._reflector
+            return Worker(me.netns, me.cpu, reflect, strategy, me, settings, echo)
 
-        reflected, pinged = _both(peer, spec, reflector, passive_here=True)
+        reflected, pinged = _both(peer, spec, reflector, True, account, me.cpu)
     thread = pinged["thread"]
     pinged["context_switches"] = thread["ctx_voluntary"] + thread["ctx_involuntary"]
     merged = {
@@ -316,16 +351,14 @@ def load_round(
         def sender(ready: dict[str, Any]) -> Worker:
             return Worker(me.netns, me.cpu, load._send, me, there, settings, dev, account, None)
 
-        sent, got = _both(peer, spec, sender, passive_here=False)
+        sent, got = _both(peer, spec, sender, False, account, me.cpu)
         receiver_ahead = offset_ns  # the peer's clock minus ours
     else:
 
         def receiver(ready: dict[str, Any]) -> Worker:
-            return Worker(
-                me.netns, me.cpu, observed, account, load._receive, strategy, me, dev, settings
-            )
+            return Worker(me.netns, me.cpu, load._receive, strategy, me, dev, settings)
 
-        got, sent = _both(peer, spec, receiver, passive_here=True)
+        got, sent = _both(peer, spec, receiver, True, account, me.cpu)
         receiver_ahead = -offset_ns
     received = got["result"]
     received["stats"]["last_ns"] -= receiver_ahead

@@ -31,6 +31,7 @@ from ..control.channel import (
     Channel,
     ChannelError,
     Refused,
+    check_endpoint,
     check_hello,
     hello,
     nonce,
@@ -44,7 +45,7 @@ from ..strategies import Strategy
 from . import load, pingpong
 from .bench import apply, apply_knobs, snapshot
 from .machine import MachineAccount
-from .remote import CONTROL_PORT, RunSpec, observed, to_wire
+from .remote import CONTROL_PORT, RunSpec, TrafficWindow, to_wire
 
 IDLE_S = 30.0
 MAX_SESSIONS = 8
@@ -72,12 +73,7 @@ class ServeOptions:
     idle_s: float = IDLE_S
 
     def validate(self) -> None:
-        try:
-            socket.inet_pton(socket.AF_INET, self.address)
-        except OSError:
-            raise InvalidValue(f"--address {self.address!r}", "an IPv4 address") from None
-        if not 1 <= self.port <= 65535:
-            raise InvalidValue(f"--port {self.port}", "1..65535")
+        check_endpoint("--address", self.address, "an IPv4 address", "--port", self.port)
         if self.key is None and self.address == "0.0.0.0":
             raise InvalidValue(
                 "--insecure-lab on every address (0.0.0.0)", "one address of a lab network"
@@ -223,7 +219,7 @@ class Server:
                 }
             finally:
                 self.run_lock.release()
-        raise InvalidValue(f"unknown request {kind!r}", "about, clock, run, go, bye")
+        raise InvalidValue(f"unknown request {kind!r}", "about, clock, run, bye")
 
     def _run(self, channel: Channel, spec: RunSpec, client: str, local: str) -> dict[str, Any]:
         strategy = spec.build()
@@ -231,28 +227,30 @@ class Server:
         me = pingpong.Endpoint(None, local, self.cpu)
         them = pingpong.Endpoint(None, client, None, remote=True)
         cookie = secrets.randbits(63) + 1  # never 0, the testbed's
+        timeout = spec.duration_s + 30
         with _settings(strategy, dev):
             worker = None
             try:
-                if spec.role in ("reflect", "receive"):  # waits for the client's traffic
+                waiting = spec.role in ("reflect", "receive")
+                if waiting:  # it must be ready before the client's traffic starts
                     worker = self._waiting_side(spec, strategy, me, dev, client, cookie)
                 channel.send({"type": "ready", "cookie": cookie, "max_pps": pingpong.MAX_RATE})
-                go = channel.receive()
-                if go.get("type") != "go":
-                    raise InvalidValue(f"{go.get('type')!r} while a round waits", "go")
-                if spec.role == "ping":
-                    settings = spec.pingpong()
-                    worker = Worker(
-                        None, self.cpu, pingpong._client, strategy, me, them, settings,
-                        self.account, cookie,
-                    )  # fmt: skip
-                elif spec.role == "send":
-                    worker = Worker(
-                        None, self.cpu, load._send, me, them, spec.load(), dev, self.account, None
-                    )
-                assert worker is not None
-                result = worker.result(spec.duration_s + 30)
+                channel.sock.settimeout(timeout)  # a round's messages may be this far apart
+                _expect(channel, "go")
+                if worker is not None:
+                    window = TrafficWindow(self.account, worker.pid, self.cpu)
+                    _expect(channel, "start")
+                    window.start()
+                    _expect(channel, "stop")
+                    window.stop()
+                    result = {"result": worker.result(timeout), **window.figures()}
+                else:
+                    worker = self._sending_side(spec, strategy, me, them, dev, cookie)
+                    channel.send({"type": "start"})
+                    result = worker.result(timeout)
+                    channel.send({"type": "stop"})
             finally:
+                channel.sock.settimeout(self.options.idle_s)
                 if worker:
                     worker.kill()
         if spec.role == "reflect":  # one-way figures need a shared clock: not across hosts
@@ -275,11 +273,47 @@ class Server:
             args: tuple[Any, ...] = (pingpong._reflector, strategy, me, spec.pingpong(), echo)
         else:
             args = (load._receive, strategy, me, dev, spec.load())
-        worker = Worker(None, self.cpu, observed, self.account, *args)
+        worker = Worker(None, self.cpu, *args)
         if not worker.wait_ready(15):
             worker.result(5)  # raises its error
             raise RxtuneError(f"the round's {spec.role} side did not start")
         return worker
+
+    def _sending_side(
+        self,
+        spec: RunSpec,
+        strategy: Strategy,
+        me: pingpong.Endpoint,
+        them: pingpong.Endpoint,
+        dev: str,
+        cookie: int,
+    ) -> Worker:
+        """The round's pinger or sender, to the client's address only, started: its traffic
+        begins as this returns."""
+        if spec.role == "ping":
+            settings = spec.pingpong()
+            args: tuple[Any, ...] = (
+                pingpong._client,
+                strategy,
+                me,
+                them,
+                settings,
+                self.account,
+                cookie,
+            )
+        else:
+            args = (load._send, me, them, spec.load(), dev, self.account, None)
+        worker = Worker(None, self.cpu, *args)
+        if not worker.wait_ready(30):
+            worker.result(5)  # raises its error
+            raise RxtuneError(f"the round's {spec.role} side did not start")
+        return worker
+
+
+def _expect(channel: Channel, kind: str) -> None:
+    message = channel.receive()
+    if message.get("type") != kind:
+        raise InvalidValue(f"{message.get('type')!r} while a round waits", kind)
 
 
 @contextmanager
