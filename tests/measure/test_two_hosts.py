@@ -116,7 +116,11 @@ def test_every_mode_in_both_directions_with_both_sides_costs(lab: Lab, mode: str
     (run,) = result["runs"]
     assert run["unsupported"] is None, run["unsupported"]
     assert run["direction"] == direction
-    assert run["packets"]["received"] > 0.9 * run["packets"]["sent"] > 0
+    packets = run["packets"]
+    if mode == THROUGHPUT:  # a flood overruns a receiver: each drop is counted where it was
+        assert packets["received"] > 0 and packets["unaccounted"] <= 0.01 * packets["sent"]
+    else:
+        assert packets["received"] > 0.9 * packets["sent"] > 0
     assert run["napi_id"] > 0  # the receiving host's socket took packets through its NAPI
     receiver, sender = ("peer", "local") if direction == "tx" else ("local", "peer")
     roles = {"tx": ("pinger", "reflector"), "rx": ("reflector", "pinger")}[direction]
